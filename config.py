@@ -1,0 +1,95 @@
+"""Settings, read from the environment and an optional `.env` file (SPEC section 6)."""
+
+import os
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+BASE_DIR = Path(__file__).resolve().parent
+load_dotenv(BASE_DIR / ".env")
+
+DEFAULT_SECRET_KEY = "dev-only-secret-key-not-for-production-use"  # noqa: S105 - refused in production
+
+
+def _bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name, default):
+    return int(os.environ.get(name, default))
+
+
+def normalize_database_url(url):
+    """Point any PostgreSQL URL at the project's own driver (psycopg 3).
+
+    `postgres://`, `postgresql://` and `postgresql+<anything>://` all select it, so
+    a URL copied from a hosting dashboard works as it is.
+    """
+    if not url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.split("+")[0] in {"postgres", "postgresql"}:
+        return f"postgresql+psycopg://{rest}"
+    return url
+
+
+class Config:
+    LIBRARY_ENV = os.environ.get("LIBRARY_ENV", "development")
+    SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
+    # None means "SQLite file in the instance folder"; create_app fills it in.
+    SQLALCHEMY_DATABASE_URI = normalize_database_url(os.environ.get("DATABASE_URL"))
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Circulation rules (SPEC section 2)
+    LOAN_LIMIT = _int("LOAN_LIMIT", 3)
+    LOAN_PERIOD_DAYS = _int("LOAN_PERIOD_DAYS", 14)
+    REMINDER_AFTER_DAYS = _int("REMINDER_AFTER_DAYS", 10)
+    OVERDUE_NOTICE_EVERY_DAYS = _int("OVERDUE_NOTICE_EVERY_DAYS", 7)
+    MAX_RENEWALS = _int("MAX_RENEWALS", 2)
+    ACCESS_TOKEN_MINUTES = _int("ACCESS_TOKEN_MINUTES", 30)
+    REGISTRATION_OPEN = _bool("REGISTRATION_OPEN", False)
+    DEFAULT_LANGUAGE = os.environ.get("DEFAULT_LANGUAGE", "en")
+    LIBRARY_TIMEZONE = os.environ.get("LIBRARY_TIMEZONE", "UTC")
+
+    # Request bodies larger than this are refused with 413.
+    MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
+
+    # Notifications (delivered by the outbox worker)
+    MAIL_SERVER = os.environ.get("MAIL_SERVER")
+    MAIL_PORT = _int("MAIL_PORT", 25)
+    MAIL_USE_TLS = _bool("MAIL_USE_TLS")
+    MAIL_USE_SSL = _bool("MAIL_USE_SSL")
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "library@localhost")
+    TELEGRAM_BOT_TOKEN = os.environ.get("TELEGRAM_BOT_TOKEN")
+    TELEGRAM_BOT_NAME = os.environ.get("TELEGRAM_BOT_NAME")
+    TELEGRAM_WEBHOOK_SECRET = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
+    TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org")
+    REDIS_URL = os.environ.get("REDIS_URL")
+    CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL")
+
+    # JSON API and its OpenAPI document (flask-smorest)
+    API_TITLE = "Library API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api"
+    OPENAPI_JSON_PATH = "v1/openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui/"
+    JSON_SORT_KEYS = False
+
+    # flask-jwt-extended; the lifetime is set from ACCESS_TOKEN_MINUTES in create_app.
+    JWT_TOKEN_LOCATION = ["headers"]
+    JWT_ALGORITHM = "HS256"
+    JWT_ERROR_MESSAGE_KEY = "detail"
+
+
+class TestConfig(Config):
+    TESTING = True
+    LIBRARY_ENV = "testing"
+    SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"  # noqa: S105
+    MAIL_SERVER = None

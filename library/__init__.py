@@ -1,0 +1,71 @@
+"""Library: a circulation system for librarians and scripts."""
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+
+from config import DEFAULT_SECRET_KEY, Config
+
+from .extensions import db, jwt, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_class=Config, **overrides):
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    _check_config(app)
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = (
+            f"sqlite:///{Path(app.instance_path) / 'library.db'}"
+        )
+    app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(minutes=app.config["ACCESS_TOKEN_MINUTES"])
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    _configure_logging(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    jwt.init_app(app)
+    with app.app_context():
+        from .database import configure_engine
+
+        configure_engine(db.engine)
+
+    from . import api, auth, health  # noqa: F401 - auth registers the JWT loaders
+    from .api.problems import register_error_handlers, register_jwt_errors
+
+    api.init_app(app)
+    register_jwt_errors(jwt)
+    register_error_handlers(app)  # after the API's, so ours answer every error
+    app.register_blueprint(health.bp)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _check_config(app):
+    if app.config["LIBRARY_ENV"] == "production":
+        key = app.config.get("SECRET_KEY")
+        if not key or key == DEFAULT_SECRET_KEY or len(key) < 32:
+            raise RuntimeError(
+                "Refusing to start in production without a real SECRET_KEY "
+                "(set SECRET_KEY to a random string of 32 characters or more)."
+            )
+
+
+def _configure_logging(app):
+    if not app.debug and not app.testing:
+        app.logger.setLevel(logging.INFO)
+        logging.getLogger("library").setLevel(logging.INFO)

@@ -1,0 +1,23 @@
+"""The JSON API under /api/v1, with its generated OpenAPI document."""
+
+from ..extensions import api
+from . import auth, books, loans, readers
+
+BLUEPRINTS = (auth.blp, auth.librarians, books.blp, readers.blp, loans.blp)
+
+
+def init_app(app):
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "info": {"description": "Circulation API of the Library: catalog, readers, loans."},
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+            },
+        },
+    )
+    api.init_app(app)
+    for blueprint in BLUEPRINTS:
+        api.register_blueprint(blueprint)

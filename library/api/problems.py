@@ -1,0 +1,167 @@
+"""Errors as RFC 9457 problem details: every failure of the API, mapped once."""
+
+import logging
+from http import HTTPStatus
+
+from flask import current_app, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from ..circulation.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    LibraryError,
+    NotFoundError,
+    UnauthorizedError,
+)
+from ..extensions import db
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS = {
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+    NotFoundError: 404,
+    ConflictError: 409,
+    InvalidError: 422,
+}
+
+# The `code` of a problem raised by the HTTP layer rather than by a rule.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+DETAILS = {
+    400: "The request could not be read: is the body valid JSON?",
+    401: "Sign in first: a valid access token is required.",
+    404: "There is nothing at this address.",
+    405: "This address does not accept the {method} method.",
+    413: "The request body is too large.",
+    422: "Some fields are not valid; see `errors`.",
+    500: "Something went wrong on our side; it has been logged.",
+    503: "The service is unavailable for a moment; try again shortly.",
+}
+
+
+def problem(status, code, detail, headers=None, **extra):
+    """An RFC 9457 problem response."""
+    body = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        **extra,
+    }
+    return body, status, {**(headers or {}), "Content-Type": PROBLEM_JSON}
+
+
+def field_errors(messages, prefix=""):
+    """Flatten webargs/marshmallow messages into `[{field, message}]`.
+
+    `{"json": {"isbn": ["Not valid"]}}` -> `[{"field": "isbn", "message": "Not valid"}]`.
+    """
+    errors = []
+    for key, value in messages.items():
+        if not prefix and key in ("json", "query", "form", "json_or_form", "path"):
+            name = ""
+        elif key == "_schema":
+            name = prefix or "body"
+        else:
+            name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            errors.extend(field_errors(value, name))
+        else:
+            for message in value if isinstance(value, list) else [value]:
+                errors.append({"field": name or "body", "message": str(message)})
+    return errors
+
+
+def library_problem(exc):
+    """A broken rule of the domain: 404/409/..., with the rule's own code."""
+    # Roll back first: the request's unit of work must leave no half-done write.
+    db.session.rollback()
+    status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
+    log.info("refused %s %s: %s (%s)", request.method, request.path, exc.code, exc.detail)
+    return problem(status, exc.code, exc.detail)
+
+
+def http_problem(exc):
+    """Routing, parsing and protocol errors: 400, 404, 405, 413, 422..."""
+    db.session.rollback()
+    status = exc.code or 500
+    data = getattr(exc, "data", None) or {}
+    headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
+    code = HTTP_CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
+    detail = data.get("message") or DETAILS.get(status, exc.description or "")
+    extra = {}
+    if status == 422:
+        extra["errors"] = field_errors(data.get("messages") or {})
+    return problem(status, code, detail.format(method=request.method), headers, **extra)
+
+
+def database_unavailable(exc):
+    db.session.rollback()
+    log.error("database unavailable on %s %s: %s", request.method, request.path, exc)
+    return problem(503, "unavailable", DETAILS[503], {"Retry-After": "5"})
+
+
+def unexpected_problem(exc):
+    db.session.rollback()
+    current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
+    return problem(500, "internal_error", DETAILS[500])
+
+
+def register_error_handlers(app):
+    app.register_error_handler(LibraryError, library_problem)
+    app.register_error_handler(HTTPException, http_problem)
+    app.register_error_handler(OperationalError, database_unavailable)
+    if not app.testing:
+        app.register_error_handler(Exception, unexpected_problem)
+
+
+def register_jwt_errors(jwt):
+    """Every token failure is a 401 problem: `token_expired` or `unauthorized`."""
+
+    def unauthorized(detail):
+        return problem(401, "unauthorized", detail, {"WWW-Authenticate": "Bearer"})
+
+    @jwt.unauthorized_loader
+    def _missing(reason):
+        return unauthorized("Sign in first: send 'Authorization: Bearer <token>'.")
+
+    @jwt.invalid_token_loader
+    def _invalid(reason):
+        return unauthorized("The access token is not valid.")
+
+    @jwt.expired_token_loader
+    def _expired(_header, _payload):
+        return problem(
+            401,
+            "token_expired",
+            "The access token has expired; sign in again.",
+            {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+
+    @jwt.revoked_token_loader
+    def _revoked(_header, _payload):
+        return unauthorized("The access token has been revoked; sign in again.")
+
+    @jwt.user_lookup_error_loader
+    def _gone(_header, _payload):
+        return unauthorized("The account of this token no longer exists or is deactivated.")

@@ -1,0 +1,338 @@
+"""marshmallow schemas: they validate requests, shape responses and make the OpenAPI
+document (flask-smorest), so the three can never disagree."""
+
+from datetime import UTC, datetime
+
+import marshmallow as ma
+from marshmallow import EXCLUDE, fields, post_load, validate, validates_schema
+
+from ..circulation.loans import STATUSES
+from ..circulation.values import CARD_NUMBER_RE, MAX_ID, parse_isbn
+from ..models import utcnow
+
+LANGUAGES = ("en", "ru")
+
+
+class Schema(ma.Schema):
+    class Meta:
+        # Fields the server owns (id, created_at...) may come back in a PUT of what a
+        # GET returned; they are ignored rather than refused.
+        unknown = EXCLUDE
+        ordered = True
+
+
+class Trimmed(fields.String):
+    """A string with surrounding whitespace removed before validation."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class Email(fields.Email):
+    """An email address, compared and stored in lower case."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Length(max=254), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return (
+            super()
+            ._deserialize(value.strip() if isinstance(value, str) else value, attr, data, **kwargs)
+            .lower()
+        )
+
+
+class Isbn(fields.String):
+    """ISBN-10 or ISBN-13, hyphens allowed, checked and stored as 13 digits."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            metadata={
+                "description": "ISBN-10 or ISBN-13; returned as 13 digits",
+                "example": "9785170878833",
+            },
+            **kwargs,
+        )
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not text:
+            return None
+        if len(text) > 20:
+            raise ma.ValidationError("Not a valid ISBN-10 or ISBN-13.")
+        try:
+            return parse_isbn(text)
+        except ValueError as exc:
+            raise ma.ValidationError(str(exc)) from exc
+
+
+def _year_in_range(value):
+    last = datetime.now(UTC).year + 1
+    if not 1450 <= value <= last:
+        raise ma.ValidationError(f"Must be between 1450 and {last}.")
+
+
+def Id(**kwargs):  # noqa: N802 - a field factory, named like the fields it makes
+    return fields.Integer(strict=True, validate=validate.Range(min=1), **kwargs)
+
+
+def Name(**kwargs):  # noqa: N802
+    return Trimmed(validate=validate.Length(min=1, max=300), **kwargs)
+
+
+# ---- problems ---------------------------------------------------------------
+
+
+class FieldError(Schema):
+    field = fields.String()
+    message = fields.String()
+
+
+class Problem(Schema):
+    """RFC 9457 problem details, with our stable `code`."""
+
+    type = fields.String(metadata={"example": "about:blank"})
+    title = fields.String(metadata={"example": "Conflict"})
+    status = fields.Integer(metadata={"example": 409})
+    detail = fields.String(metadata={"example": "Reader 7 already has 3 books on loan."})
+    code = fields.String(metadata={"example": "loan_limit_reached"})
+    errors = fields.List(fields.Nested(FieldError), metadata={"description": "422 only"})
+
+
+# ---- paging -------------------------------------------------------------------
+
+
+class PageArgs(Schema):
+    page = fields.Integer(strict=False, load_default=1, validate=validate.Range(min=1, max=MAX_ID))
+    per_page = fields.Integer(
+        strict=False, load_default=20, validate=validate.Range(min=1, max=100)
+    )
+
+
+_page_schemas = {}
+
+
+def page_of(item_schema):
+    """The schema of a page of `item_schema`: `{items, page, per_page, total}`."""
+    name = item_schema.__name__.removesuffix("Out") + "Page"
+    if name not in _page_schemas:
+        _page_schemas[name] = type(
+            name,
+            (Schema,),
+            {
+                "items": fields.List(fields.Nested(item_schema)),
+                "page": fields.Integer(),
+                "per_page": fields.Integer(),
+                "total": fields.Integer(),
+            },
+        )
+    return _page_schemas[name]
+
+
+# ---- auth --------------------------------------------------------------------------
+
+
+class RegisterIn(Schema):
+    email = Email(required=True)
+    password = fields.String(
+        required=True, validate=validate.Length(min=8, max=128), load_only=True
+    )
+    name = Trimmed(validate=validate.Length(max=300), allow_none=True)
+
+
+class LoginIn(Schema):
+    """JSON `{email, password}`, or the OAuth2 password form `username` + `password`."""
+
+    email = fields.String(validate=validate.Length(max=254))
+    username = fields.String(validate=validate.Length(max=254))
+    password = fields.String(required=True, validate=validate.Length(max=1024), load_only=True)
+
+    @validates_schema
+    def _needs_an_email(self, data, **kwargs):
+        if not (data.get("email") or data.get("username")):
+            raise ma.ValidationError("Give `email` (or `username`).", "email")
+
+    @post_load
+    def _email(self, data, **kwargs):
+        return {
+            "email": (data.get("email") or data["username"]).strip().lower(),
+            "password": data["password"],
+        }
+
+
+class TokenOut(Schema):
+    access_token = fields.String()
+    token_type = fields.String(metadata={"example": "bearer"})
+    expires_in = fields.Integer(metadata={"description": "seconds"})
+
+
+class LibrarianOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    name = fields.String()
+    is_admin = fields.Boolean()
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+# ---- books ---------------------------------------------------------------------------
+
+
+class BookIn(Schema):
+    title = Name(required=True)
+    author = Name(required=True)
+    isbn = Isbn(allow_none=True, load_default=None)
+    year = fields.Integer(strict=True, allow_none=True, load_default=None, validate=_year_in_range)
+    description = Trimmed(allow_none=True, load_default=None, validate=validate.Length(max=5000))
+    copies_total = fields.Integer(
+        strict=True, load_default=1, validate=validate.Range(min=0, max=10_000)
+    )
+
+
+class BookPut(BookIn):
+    """A full replacement: fields left out are emptied, and the copy count is required."""
+
+    copies_total = fields.Integer(
+        strict=True, required=True, validate=validate.Range(min=0, max=10_000)
+    )
+
+
+class BookPatch(Schema):
+    title = Name()
+    author = Name()
+    isbn = Isbn(allow_none=True)
+    year = fields.Integer(strict=True, allow_none=True, validate=_year_in_range)
+    description = Trimmed(allow_none=True, validate=validate.Length(max=5000))
+    copies_total = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000))
+
+
+class BookOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    author = fields.String()
+    isbn = fields.String(allow_none=True, metadata={"description": "13 digits, or null"})
+    year = fields.Integer(allow_none=True)
+    description = fields.String(allow_none=True)
+    copies_total = fields.Integer()
+    copies_available = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class BookQuery(PageArgs):
+    q = fields.String(
+        validate=validate.Length(max=200),
+        metadata={"description": "title/author word starts, or an ISBN"},
+    )
+    available = fields.Boolean(metadata={"description": "true: on the shelf; false: none"})
+
+
+# ---- readers -------------------------------------------------------------------------
+
+
+def _card_number(**kwargs):
+    return fields.String(
+        validate=validate.Regexp(CARD_NUMBER_RE, error="A card number is 4 to 20 digits."),
+        metadata={"example": "00000042"},
+        **kwargs,
+    )
+
+
+def _chat_id(**kwargs):
+    return fields.Integer(strict=True, validate=validate.Range(min=-MAX_ID, max=MAX_ID), **kwargs)
+
+
+class ReaderIn(Schema):
+    name = Name(required=True)
+    email = Email(required=True)
+    phone = Trimmed(allow_none=True, load_default=None, validate=validate.Length(max=40))
+    telegram_chat_id = _chat_id(allow_none=True, load_default=None)
+    card_number = _card_number(allow_none=True, load_default=None)
+    language = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(LANGUAGES))
+
+
+class ReaderPut(ReaderIn):
+    """A full replacement; the card number and language stay when left out."""
+
+
+class ReaderPatch(Schema):
+    name = Name()
+    email = Email()
+    phone = Trimmed(allow_none=True, validate=validate.Length(max=40))
+    telegram_chat_id = _chat_id(allow_none=True)
+    card_number = _card_number()
+    language = fields.String(validate=validate.OneOf(LANGUAGES))
+
+
+class ReaderOut(Schema):
+    id = fields.Integer()
+    card_number = fields.String()
+    name = fields.String()
+    email = fields.String()
+    phone = fields.String(allow_none=True)
+    telegram_chat_id = fields.Integer(allow_none=True)
+    language = fields.String()
+    open_loans = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class ReaderQuery(PageArgs):
+    q = fields.String(
+        validate=validate.Length(max=200),
+        metadata={"description": "name word starts, email, or card number"},
+    )
+
+
+# ---- loans ---------------------------------------------------------------------------
+
+
+class LoanIn(Schema):
+    book_id = Id(required=True)
+    reader_id = Id(required=True)
+
+
+class LoanBook(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    author = fields.String()
+    isbn = fields.String(allow_none=True)
+
+
+class LoanReader(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    email = fields.String()
+
+
+class LoanOut(Schema):
+    id = fields.Integer()
+    book_id = fields.Integer()
+    reader_id = fields.Integer()
+    book = fields.Nested(LoanBook)
+    reader = fields.Nested(LoanReader)
+    issued_at = fields.DateTime()
+    due_at = fields.DateTime()
+    returned_at = fields.DateTime(allow_none=True)
+    renewals = fields.Integer()
+    status = fields.String(metadata={"enum": ["open", "returned"]})
+    overdue = fields.Method("_overdue", metadata={"type": "boolean"})
+    issued_by = fields.Integer(allow_none=True)
+    returned_by = fields.Integer(allow_none=True)
+
+    def _overdue(self, loan):
+        return loan.is_overdue(utcnow())
+
+
+class LoanStatusQuery(PageArgs):
+    status = fields.String(load_default="all", validate=validate.OneOf(STATUSES))
+
+
+class LoanQuery(LoanStatusQuery):
+    reader_id = Id()
+    book_id = Id()
+
+
+class Health(Schema):
+    status = fields.String()
+    database = fields.String()

@@ -1,0 +1,103 @@
+"""Librarian accounts: registration policy, sign-in, sign-out, deactivation."""
+
+from datetime import UTC, datetime
+
+from flask import current_app
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+
+from ..circulation.common import paginate
+from ..circulation.errors import (
+    AccountDisabled,
+    EmailTaken,
+    InvalidCredentials,
+    LibrarianNotFound,
+    RegistrationClosed,
+)
+from ..circulation.values import valid_id
+from ..extensions import db
+from ..models import Librarian, RevokedToken
+from .passwords import hash_password, verify_password
+
+
+def any_librarian():
+    return db.session.scalar(select(exists().where(Librarian.id.is_not(None))))
+
+
+def register_librarian(*, email, password, name=None, actor=None, now):
+    """Create a librarian account. The first one is the admin.
+
+    Allowed to anyone while no librarian exists or REGISTRATION_OPEN is set; otherwise
+    only to an admin (`actor`). Raises RegistrationClosed, EmailTaken.
+    """
+    first = not any_librarian()
+    allowed = first or current_app.config["REGISTRATION_OPEN"] or (actor and actor.is_admin)
+    if not allowed:
+        raise RegistrationClosed()
+    if db.session.scalar(select(exists().where(Librarian.email == email))):
+        raise EmailTaken(email=email)
+    librarian = Librarian(
+        email=email,
+        name=name or "",
+        password_hash=hash_password(password),
+        is_admin=first,
+        is_active=True,
+        created_at=now,
+    )
+    db.session.add(librarian)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        raise EmailTaken(email=email) from exc
+    current_app.logger.info("librarian registered id=%s admin=%s", librarian.id, first)
+    return librarian
+
+
+def authenticate(email, password):
+    """The librarian with this email and password.
+
+    Raises InvalidCredentials (unknown email and wrong password alike, in the same
+    time), AccountDisabled (right password, deactivated account).
+    """
+    librarian = db.session.scalar(select(Librarian).where(Librarian.email == email))
+    if not verify_password(password, librarian.password_hash if librarian else None):
+        raise InvalidCredentials()
+    if not librarian.is_active:
+        raise AccountDisabled()
+    return librarian
+
+
+def revoke_token(jti, librarian_id, expires_at):
+    """Refuse this token from now on (sign-out)."""
+    db.session.merge(RevokedToken(jti=jti, librarian_id=librarian_id, expires_at=expires_at))
+
+
+def is_revoked(jti):
+    return db.session.scalar(select(exists().where(RevokedToken.jti == jti)))
+
+
+def get_librarian(librarian_id):
+    librarian = db.session.get(Librarian, librarian_id) if valid_id(librarian_id) else None
+    if librarian is None:
+        raise LibrarianNotFound(librarian_id=librarian_id)
+    return librarian
+
+
+def list_librarians(page=1, per_page=20):
+    return paginate(select(Librarian).order_by(Librarian.id), page, per_page)
+
+
+def deactivate_librarian(librarian_id):
+    """The librarian can no longer sign in, and their tokens stop working at once.
+
+    Raises LibrarianNotFound.
+    """
+    librarian = get_librarian(librarian_id)
+    librarian.is_active = False
+    db.session.flush()
+    current_app.logger.info("librarian deactivated id=%s", librarian.id)
+    return librarian
+
+
+def token_expiry(payload):
+    return datetime.fromtimestamp(payload["exp"], UTC)

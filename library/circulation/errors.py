@@ -1,0 +1,154 @@
+"""The domain's errors: one class per rule, each with a stable `code`.
+
+Each face maps the hierarchy once (api/problems.py to a status). The message is a
+template filled from keyword arguments, so it can be translated as a whole.
+"""
+
+
+class LibraryError(Exception):
+    code = "library_error"
+    message = "The request could not be completed."
+    field = None  # the input that caused it, for a message beside that field
+
+    def __init__(self, message=None, /, **params):
+        self.params = params
+        if message is not None:
+            self.message = message
+        super().__init__(self.detail)
+
+    @property
+    def detail(self):
+        return self.message.format(**self.params)
+
+
+class NotFoundError(LibraryError):
+    code = "not_found"
+    message = "Not found."
+
+
+class ConflictError(LibraryError):
+    code = "conflict"
+
+
+class InvalidError(LibraryError):
+    code = "validation_error"
+
+
+class BookNotFound(NotFoundError):
+    code = "book_not_found"
+    message = "Book {book_id} does not exist."
+    field = "book_id"
+
+
+class ReaderNotFound(NotFoundError):
+    code = "reader_not_found"
+    message = "Reader {reader_id} does not exist."
+    field = "reader_id"
+
+
+class LoanNotFound(NotFoundError):
+    code = "loan_not_found"
+    message = "Loan {loan_id} does not exist."
+
+
+class LibrarianNotFound(NotFoundError):
+    code = "librarian_not_found"
+    message = "Librarian {librarian_id} does not exist."
+
+
+class AlreadyBorrowed(ConflictError):
+    code = "already_borrowed"
+    message = "Reader {reader_id} already has book {book_id} on loan."
+    field = "book_id"
+
+
+class LoanLimitReached(ConflictError):
+    code = "loan_limit_reached"
+    message = "Reader {reader_id} already has {limit} books on loan, the most allowed."
+    field = "reader_id"
+
+
+class BookUnavailable(ConflictError):
+    code = "book_unavailable"
+    message = "No copy of book {book_id} is on the shelf."
+    field = "book_id"
+
+
+class NotBorrowed(ConflictError):
+    code = "not_borrowed"
+    message = "Reader {reader_id} has no open loan of book {book_id}."
+    field = "book_id"
+
+
+class AlreadyReturned(ConflictError):
+    code = "already_returned"
+    message = "Loan {loan_id} has already been returned."
+
+
+class RenewalLimitReached(ConflictError):
+    code = "renewal_limit_reached"
+    message = "Loan {loan_id} has been renewed {limit} times, the most allowed."
+
+
+class BookOnLoan(ConflictError):
+    code = "book_on_loan"
+    message = "Book {book_id} has copies on loan; it can be withdrawn once they are back."
+
+
+class CopiesOnLoan(ConflictError):
+    code = "copies_on_loan"
+    message = "Book {book_id} has {on_loan} copies on loan; copies_total cannot be lower."
+    field = "copies_total"
+
+
+class ReaderHasLoans(ConflictError):
+    code = "reader_has_loans"
+    message = "Reader {reader_id} has books on loan; they can be deleted once all are back."
+
+
+class IsbnTaken(ConflictError):
+    code = "isbn_taken"
+    message = "Another book already has ISBN {isbn}."
+    field = "isbn"
+
+
+class EmailTaken(ConflictError):
+    code = "email_taken"
+    message = "The email address {email} is already in use."
+    field = "email"
+
+
+class CardTaken(ConflictError):
+    code = "card_taken"
+    message = "Library card {card_number} already belongs to another reader."
+    field = "card_number"
+
+
+class UnauthorizedError(LibraryError):
+    code = "unauthorized"
+    message = "Sign in first: a valid access token is required."
+
+
+class ForbiddenError(LibraryError):
+    code = "forbidden"
+    message = "This is not allowed for your account."
+
+
+class InvalidCredentials(UnauthorizedError):
+    code = "invalid_credentials"
+    message = "The email or the password is wrong."
+
+
+class AccountDisabled(ForbiddenError):
+    code = "account_disabled"
+    message = "This account has been deactivated; ask an administrator."
+
+
+class RegistrationClosed(ForbiddenError):
+    code = "registration_closed"
+    message = "Registration is closed: an administrator must create new accounts."
+
+
+class AdminOnly(ForbiddenError):
+    code = "admin_only"
+    message = "Only an administrator may do this."

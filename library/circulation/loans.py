@@ -1,0 +1,205 @@
+"""Loans: issue, return, renew, and the lists of them.
+
+Every rule is decided by one conditional UPDATE whose rowcount says who won, so the
+invariants of SPEC section 2 hold under any number of concurrent requests:
+- the reader's open-loan counter moves only while it is under LOAN_LIMIT;
+- the book's shelf count moves only while a copy is there;
+- the unique index `uq_loan_open_reader_book` refuses a second open loan.
+Only when an UPDATE matches nothing do we read, to say which rule refused.
+"""
+
+from datetime import timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import Book, Loan, Reader
+from .books import get_book
+from .common import paginate, setting, violated
+from .errors import (
+    AlreadyBorrowed,
+    AlreadyReturned,
+    BookUnavailable,
+    LoanLimitReached,
+    LoanNotFound,
+    NotBorrowed,
+    RenewalLimitReached,
+)
+from .readers import get_reader
+from .values import valid_id
+
+STATUSES = ("open", "returned", "overdue", "all")
+
+
+def _update(stmt):
+    return db.session.execute(stmt.execution_options(synchronize_session=False))
+
+
+def get_loan(loan_id, *, refresh=False):
+    """The loan `loan_id`, with its book and reader.
+
+    Raises LoanNotFound.
+    """
+    if not valid_id(loan_id):
+        raise LoanNotFound(loan_id=loan_id)
+    loan = db.session.get(Loan, loan_id, populate_existing=refresh)
+    if loan is None:
+        raise LoanNotFound(loan_id=loan_id)
+    return loan
+
+
+def _holds_open_loan(reader_id, book_id):
+    return db.session.scalar(
+        select(
+            exists().where(
+                Loan.reader_id == reader_id, Loan.book_id == book_id, Loan.returned_at.is_(None)
+            )
+        )
+    )
+
+
+def _refuse_issue(book_id, reader_id, *, limit, reader_counted):
+    """Raise the error of the first rule (SPEC order) that refused an issue."""
+    get_book(book_id)
+    get_reader(reader_id)
+    if _holds_open_loan(reader_id, book_id):
+        raise AlreadyBorrowed(book_id=book_id, reader_id=reader_id)
+    if not reader_counted:
+        raise LoanLimitReached(reader_id=reader_id, limit=limit)
+    raise BookUnavailable(book_id=book_id)
+
+
+def issue_loan(book_id, reader_id, *, now, actor_id=None):
+    """Lend a copy of `book_id` to `reader_id` for LOAN_PERIOD_DAYS.
+
+    Raises BookNotFound, ReaderNotFound, AlreadyBorrowed, LoanLimitReached,
+    BookUnavailable.
+    """
+    limit = setting("LOAN_LIMIT")
+    reader_counted = (
+        valid_id(reader_id)
+        and _update(
+            update(Reader)
+            .where(Reader.id == reader_id, Reader.deleted_at.is_(None), Reader.open_loans < limit)
+            .values(open_loans=Reader.open_loans + 1)
+        ).rowcount
+    )
+    copy_taken = (
+        reader_counted
+        and valid_id(book_id)
+        and _update(
+            update(Book)
+            .where(Book.id == book_id, Book.withdrawn_at.is_(None), Book.copies_available > 0)
+            .values(copies_available=Book.copies_available - 1)
+        ).rowcount
+    )
+    if not copy_taken:
+        _refuse_issue(book_id, reader_id, limit=limit, reader_counted=bool(reader_counted))
+    loan = Loan(
+        book_id=book_id,
+        reader_id=reader_id,
+        issued_at=now,
+        due_at=now + timedelta(days=setting("LOAN_PERIOD_DAYS")),
+        renewals=0,
+        issued_by=actor_id,
+    )
+    db.session.add(loan)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        if violated(exc, "reader_id"):  # uq_loan_open_reader_book: the reader has it
+            raise AlreadyBorrowed(book_id=book_id, reader_id=reader_id) from exc
+        raise
+    return loan
+
+
+def _close(loan_filter, *, now, actor_id):
+    """Mark the open loan matching `loan_filter` returned; its copy goes back."""
+    row = _update(
+        update(Loan)
+        .where(*loan_filter, Loan.returned_at.is_(None))
+        .values(returned_at=now, returned_by=actor_id)
+        .returning(Loan.id, Loan.book_id, Loan.reader_id)
+    ).first()
+    if row is None:
+        return None
+    _update(
+        update(Book)
+        .where(Book.id == row.book_id)
+        .values(copies_available=Book.copies_available + 1)
+    )
+    _update(
+        update(Reader).where(Reader.id == row.reader_id).values(open_loans=Reader.open_loans - 1)
+    )
+    return get_loan(row.id, refresh=True)
+
+
+def return_loan(loan_id, *, now, actor_id=None):
+    """Close loan `loan_id`; the record stays as history.
+
+    Raises LoanNotFound, AlreadyReturned.
+    """
+    loan = valid_id(loan_id) and _close([Loan.id == loan_id], now=now, actor_id=actor_id)
+    if not loan:
+        get_loan(loan_id)
+        raise AlreadyReturned(loan_id=loan_id)
+    return loan
+
+
+def return_book(book_id, reader_id, *, now, actor_id=None):
+    """Close the reader's open loan of the book (the old systems' way to return).
+
+    Raises NotBorrowed.
+    """
+    loan = (
+        valid_id(book_id)
+        and valid_id(reader_id)
+        and _close(
+            [Loan.book_id == book_id, Loan.reader_id == reader_id], now=now, actor_id=actor_id
+        )
+    )
+    if not loan:
+        raise NotBorrowed(book_id=book_id, reader_id=reader_id)
+    return loan
+
+
+def renew_loan(loan_id, *, now, actor_id=None):
+    """Extend an open loan to now + LOAN_PERIOD_DAYS, at most MAX_RENEWALS times.
+
+    Raises LoanNotFound, AlreadyReturned, RenewalLimitReached.
+    """
+    limit = setting("MAX_RENEWALS")
+    renewed = (
+        valid_id(loan_id)
+        and _update(
+            update(Loan)
+            .where(Loan.id == loan_id, Loan.returned_at.is_(None), Loan.renewals < limit)
+            .values(
+                due_at=now + timedelta(days=setting("LOAN_PERIOD_DAYS")),
+                renewals=Loan.renewals + 1,
+            )
+        ).rowcount
+    )
+    loan = get_loan(loan_id, refresh=True)
+    if not renewed:
+        if loan.returned_at is not None:
+            raise AlreadyReturned(loan_id=loan_id)
+        raise RenewalLimitReached(loan_id=loan_id, limit=limit)
+    return loan
+
+
+def list_loans(*, now, status="all", reader_id=None, book_id=None, page=1, per_page=20):
+    """A page of loans, newest first, filtered by status, reader and book."""
+    stmt = select(Loan)
+    if status in ("open", "overdue"):
+        stmt = stmt.where(Loan.returned_at.is_(None))
+    if status == "overdue":
+        stmt = stmt.where(Loan.due_at < now)
+    elif status == "returned":
+        stmt = stmt.where(Loan.returned_at.is_not(None))
+    if reader_id is not None:
+        stmt = stmt.where(Loan.reader_id == reader_id)
+    if book_id is not None:
+        stmt = stmt.where(Loan.book_id == book_id)
+    return paginate(stmt.order_by(Loan.id.desc()), page, per_page)

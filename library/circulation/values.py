@@ -1,0 +1,57 @@
+"""Parsing and normalising of values, shared by the API schemas and the web forms."""
+
+import re
+
+from stdnum import isbn as stdnum_isbn
+from stdnum.exceptions import ValidationError as StdnumError
+
+MAX_ID = 2**63 - 1
+CARD_NUMBER_RE = re.compile(r"^[0-9]{4,20}$")
+AUTO_CARD_WIDTH = 8
+_WORD_RE = re.compile(r"\w+")
+
+
+def parse_isbn(value):
+    """Return the ISBN-13 (digits only) of an ISBN-10 or ISBN-13; ValueError if invalid."""
+    try:
+        return stdnum_isbn.to_isbn13(stdnum_isbn.validate(value))
+    except StdnumError as exc:
+        raise ValueError(f"Not a valid ISBN-10 or ISBN-13: {exc}") from exc
+
+
+def isbn_or_none(text):
+    """The ISBN-13 that `text` spells, or None: used to route a search or a scan."""
+    if not text or len(text) > 40:
+        return None
+    try:
+        return parse_isbn(text.strip())
+    except ValueError:
+        return None
+
+
+def is_card_number(text):
+    return bool(text) and CARD_NUMBER_RE.fullmatch(text) is not None
+
+
+def fold(text):
+    """Case- and ё-folded words of `text`, the form search compares in."""
+    return _WORD_RE.findall((text or "").casefold().replace("ё", "е"))
+
+
+def search_text(*parts):
+    """The stored search column: folded words, space-separated, with a leading space.
+
+    A query word `w` matches a word that starts with it as `LIKE '% w%'`, on SQLite and
+    PostgreSQL alike (SQLite's LIKE folds only ASCII case, so both sides are folded here).
+    """
+    words = [w for part in parts for w in fold(part)]
+    return " " + " ".join(words) if words else ""
+
+
+def like_escape(word):
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def valid_id(value):
+    """Ids beyond 63 bits exist nowhere; the database must not be asked about them."""
+    return isinstance(value, int) and 0 < value <= MAX_ID

@@ -1,0 +1,74 @@
+"""Command-line tools: `flask --app wsgi librarian|demo ...` (db comes from Flask-Migrate)."""
+
+import click
+from flask import current_app
+from sqlalchemy import exists, select
+
+from .circulation.errors import LibraryError
+from .extensions import db
+
+
+def register_cli(app):
+    app.cli.add_command(librarian_cli)
+    app.cli.add_command(demo_cli)
+
+
+librarian_cli = click.Group("librarian", help="Manage librarian accounts.")
+demo_cli = click.Group("demo", help="Sample data for trying the app.")
+
+
+@librarian_cli.command("create")
+@click.option("--email", prompt=True)
+@click.option("--name", default="", help="Shown in the app.")
+@click.password_option(help="8 to 128 characters; asked for when not given.")
+@click.option("--admin", is_flag=True, help="May manage other librarians.")
+def create_librarian(email, name, password, admin):
+    """Create a librarian account (works even when registration is closed)."""
+    from .api.schemas import RegisterIn
+    from .auth.passwords import hash_password
+    from .models import Librarian, utcnow
+
+    errors = RegisterIn().validate({"email": email, "password": password, "name": name})
+    if errors:
+        raise click.BadParameter("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+    email = email.strip().lower()
+    if db.session.scalar(select(exists().where(Librarian.email == email))):
+        raise click.ClickException(f"A librarian with email {email} already exists.")
+    first = not db.session.scalar(select(exists().where(Librarian.id.is_not(None))))
+    librarian = Librarian(
+        email=email,
+        name=name,
+        password_hash=hash_password(password),
+        is_admin=admin or first,
+        is_active=True,
+        created_at=utcnow(),
+    )
+    db.session.add(librarian)
+    db.session.commit()
+    role = "admin" if librarian.is_admin else "librarian"
+    click.echo(f"Created {role} {email} (id {librarian.id}).")
+
+
+@demo_cli.command("seed")
+@click.option(
+    "--email", default="demo@library.test", show_default=True, help="The demo librarian's email."
+)
+@click.option(
+    "--password",
+    default="demo-library",
+    show_default=True,
+    help="The demo librarian's password (a local demo only).",
+)
+def seed(email, password):
+    """Fill an empty database with a sample catalog, readers and loans."""
+    from .demo import seed_demo
+
+    if current_app.config["LIBRARY_ENV"] == "production":
+        raise click.ClickException("demo seed is for trying the app, not for production.")
+    try:
+        summary = seed_demo(librarian_email=email, librarian_password=password)
+    except LibraryError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.detail) from exc
+    db.session.commit()
+    click.echo(summary)

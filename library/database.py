@@ -1,0 +1,46 @@
+"""Engine set-up per dialect: what makes SQLite safe for many gunicorn workers."""
+
+from flask import has_request_context, request
+from sqlalchemy import event
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def wants_write_lock():
+    """A write request (or a CLI command, a task) takes the write lock when it begins.
+
+    SQLite ignores FOR UPDATE. A deferred transaction that reads, then writes, fails
+    at once with SQLITE_BUSY when another connection wrote in between; one begun with
+    BEGIN IMMEDIATE waits (busy_timeout) for the writer and then sees its commit, so a
+    check-then-write can never be overtaken. Reads keep deferred transactions and run
+    beside the writer thanks to WAL.
+    """
+    return not has_request_context() or request.method not in READ_METHODS
+
+
+def configure_sqlite(engine, busy_timeout_ms=30_000):
+    """WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE for writers.
+
+    The recipe of the SQLAlchemy SQLite dialect docs ("Serializable isolation /
+    Savepoints / Transactional DDL"): stop pysqlite from emitting its own BEGIN and
+    emit ours.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if wants_write_lock() else "BEGIN")
+
+
+def configure_engine(engine):
+    if engine.dialect.name == "sqlite":
+        configure_sqlite(engine)
