@@ -1,6 +1,7 @@
 """The JSON API under /api/v1, with its generated OpenAPI document."""
 
-from ..extensions import api
+from flask_smorest import Api
+
 from . import auth, books, loans, readers
 
 BLUEPRINTS = (auth.blp, auth.librarians, books.blp, readers.blp, loans.blp)
@@ -18,6 +19,7 @@ def init_app(app):
             },
         },
     )
-    api.init_app(app)
+    # One Api per app: it holds that app's OpenAPI document.
+    api = Api(app)
     for blueprint in BLUEPRINTS:
         api.register_blueprint(blueprint)

@@ -329,8 +329,8 @@ class LoanStatusQuery(PageArgs):
 
 
 class LoanQuery(LoanStatusQuery):
-    reader_id = Id()
-    book_id = Id()
+    reader_id = fields.Integer(validate=validate.Range(min=1))
+    book_id = fields.Integer(validate=validate.Range(min=1))
 
 
 class Health(Schema):

@@ -191,6 +191,8 @@ def renew_loan(loan_id, *, now, actor_id=None):
 
 def list_loans(*, now, status="all", reader_id=None, book_id=None, page=1, per_page=20):
     """A page of loans, newest first, filtered by status, reader and book."""
+    if any(i is not None and not valid_id(i) for i in (reader_id, book_id)):
+        return paginate(select(Loan).where(Loan.id.is_(None)), page, per_page)
     stmt = select(Loan)
     if status in ("open", "overdue"):
         stmt = stmt.where(Loan.returned_at.is_(None))
