@@ -82,6 +82,8 @@ def seed_demo(*, librarian_email, librarian_password):
         db.session.add(librarian)
         db.session.flush()
         lines.append(f"Sign in as {librarian_email} with password {librarian_password}")
+    elif librarian is not None:
+        lines.append(f"Sign in as {librarian_email} (the password it was seeded with).")
     if db.session.scalar(select(exists().where(Book.id > 0))):
         lines.append("The catalog already has books: no sample data added.")
         return "\n".join(lines)
