@@ -83,9 +83,30 @@ class Config:
     JSON_SORT_KEYS = False
 
     # flask-jwt-extended; the lifetime is set from ACCESS_TOKEN_MINUTES in create_app.
-    JWT_TOKEN_LOCATION = ["headers"]
+    # The API reads the bearer header only, the pages the HttpOnly cookie only.
+    JWT_TOKEN_LOCATION = ["headers", "cookies"]
     JWT_ALGORITHM = "HS256"
     JWT_ERROR_MESSAGE_KEY = "detail"
+    JWT_ACCESS_COOKIE_NAME = "library_access"
+    JWT_COOKIE_SAMESITE = "Lax"
+    JWT_COOKIE_SECURE = LIBRARY_ENV == "production"
+    # The pages' forms and htmx requests are CSRF-checked by Flask-WTF (web/__init__.py),
+    # which covers the cookie too; the API takes no cookie, so it needs no CSRF token.
+    JWT_COOKIE_CSRF_PROTECT = False
+    SESSION_COOKIE_NAME = "library_session"
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = LIBRARY_ENV == "production"
+
+    # Flask-WTF: checked in the web blueprint only; a token lives as long as the
+    # browser session, so a page left open all day still posts.
+    WTF_CSRF_CHECK_DEFAULT = False
+    WTF_CSRF_TIME_LIMIT = None
+
+    # Flask-Babel (catalogs in library/translations)
+    LANGUAGES = ("en", "ru")
+    BABEL_DEFAULT_LOCALE = DEFAULT_LANGUAGE
+    BABEL_DEFAULT_TIMEZONE = LIBRARY_TIMEZONE
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "library" / "translations")
 
 
 class TestConfig(Config):

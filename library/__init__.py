@@ -8,7 +8,7 @@ from flask import Flask
 
 from config import DEFAULT_SECRET_KEY, Config
 
-from .extensions import db, jwt, migrate
+from .extensions import babel, csrf, db, jwt, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,18 +36,22 @@ def create_app(config_class=Config, **overrides):
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale)
     with app.app_context():
         from .database import configure_engine
 
         configure_engine(db.engine)
 
-    from . import api, auth, health  # noqa: F401 - auth registers the JWT loaders
-    from .api.problems import register_error_handlers, register_jwt_errors
+    from . import api, auth, health, web  # noqa: F401 - auth registers the JWT loaders
+    from .api.problems import register_jwt_errors
+    from .errors import register_error_handlers
 
     api.init_app(app)
     register_jwt_errors(jwt)
     register_error_handlers(app)  # after the API's, so ours answer every error
     app.register_blueprint(health.bp)
+    app.register_blueprint(web.bp)
 
     from .cli import register_cli
 
@@ -63,6 +67,12 @@ def _check_config(app):
                 "Refusing to start in production without a real SECRET_KEY "
                 "(set SECRET_KEY to a random string of 32 characters or more)."
             )
+
+
+def _select_locale():
+    from flask import current_app, request
+
+    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 
 def _configure_logging(app):

@@ -1,8 +1,10 @@
 """Extensions, created unbound and initialised in the app factory."""
 
+from flask_babel import Babel
 from flask_jwt_extended import JWTManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -24,3 +26,5 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
 jwt = JWTManager()
+csrf = CSRFProtect()
+babel = Babel()

@@ -63,7 +63,7 @@ class Blueprint(SmorestBlueprint):
             if admin:
                 fn = _admin_only(fn)
                 fn = self.problems(403)(fn)
-            fn = jwt_required()(fn)
+            fn = jwt_required(locations=["headers"])(fn)
             fn = self.problems(401)(fn)
             return self.doc(security=BEARER)(fn)
 

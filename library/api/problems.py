@@ -4,14 +4,11 @@ import logging
 from http import HTTPStatus
 
 from flask import current_app, request
-from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
 
 from ..circulation.errors import (
     ConflictError,
     ForbiddenError,
     InvalidError,
-    LibraryError,
     NotFoundError,
     UnauthorizedError,
 )
@@ -91,11 +88,16 @@ def field_errors(messages, prefix=""):
     return errors
 
 
+def status_of(exc):
+    """The HTTP status of a LibraryError: 404, 409, 422..."""
+    return next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 400)
+
+
 def library_problem(exc):
     """A broken rule of the domain: 404/409/..., with the rule's own code."""
     # Roll back first: the request's unit of work must leave no half-done write.
     db.session.rollback()
-    status = next(s for cls, s in STATUS.items() if isinstance(exc, cls))
+    status = status_of(exc)
     log.info("refused %s %s: %s (%s)", request.method, request.path, exc.code, exc.detail)
     return problem(status, exc.code, exc.detail)
 
@@ -125,14 +127,6 @@ def unexpected_problem(exc):
     db.session.rollback()
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
     return problem(500, "internal_error", DETAILS[500])
-
-
-def register_error_handlers(app):
-    app.register_error_handler(LibraryError, library_problem)
-    app.register_error_handler(HTTPException, http_problem)
-    app.register_error_handler(OperationalError, database_unavailable)
-    if not app.testing:
-        app.register_error_handler(Exception, unexpected_problem)
 
 
 def register_jwt_errors(jwt):

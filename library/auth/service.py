@@ -1,8 +1,9 @@
 """Librarian accounts: registration policy, sign-in, sign-out, deactivation."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from flask_jwt_extended import create_access_token
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
@@ -65,6 +66,17 @@ def authenticate(email, password):
     if not librarian.is_active:
         raise AccountDisabled()
     return librarian
+
+
+def issue_access_token(librarian):
+    """A new access token for `librarian` and its lifetime in seconds.
+
+    The lifetime is read from ACCESS_TOKEN_MINUTES now, so the token's `exp` and the
+    `expires_in` told to the client always agree.
+    """
+    lifetime = timedelta(minutes=current_app.config["ACCESS_TOKEN_MINUTES"])
+    token = create_access_token(identity=librarian, expires_delta=lifetime)
+    return token, int(lifetime.total_seconds())
 
 
 def revoke_token(jti, librarian_id, expires_at):

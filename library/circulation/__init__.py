@@ -5,7 +5,7 @@ and the acting librarian's id; they flush and raise LibraryError subclasses; the
 commit, and never look at a request. The caller's unit of work commits once.
 """
 
-from .books import add_book, get_book, search_books, update_book, withdraw_book
+from .books import add_book, find_book_by_isbn, get_book, search_books, update_book, withdraw_book
 from .common import Page
 from .errors import ConflictError, InvalidError, LibraryError, NotFoundError
 from .loans import (
@@ -36,6 +36,7 @@ __all__ = [
     "add_book",
     "add_reader",
     "delete_reader",
+    "find_book_by_isbn",
     "find_reader_by_card",
     "get_book",
     "get_loan",

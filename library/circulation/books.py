@@ -23,6 +23,13 @@ def get_book(book_id):
     return book
 
 
+def find_book_by_isbn(isbn):
+    """The catalog's book with this ISBN-13, or None (a scan at the desk)."""
+    if not isbn:
+        return None
+    return db.session.scalar(select(Book).where(Book.isbn == isbn, Book.withdrawn_at.is_(None)))
+
+
 def words_match(column, q):
     """Every word of `q` starts some word of `column` (a search_text column)."""
     return and_(*(column.like(f"% {like_escape(w)}%", escape="\\") for w in fold(q)))

@@ -1,11 +1,19 @@
 """Parsing and normalising of values, shared by the API schemas and the web forms."""
 
 import re
+from datetime import UTC, datetime
 
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import ValidationError as StdnumError
 
 MAX_ID = 2**63 - 1
+# Field limits of SPEC section 2, shared by the API schemas and the web forms.
+NAME_MAX = 300
+DESCRIPTION_MAX = 5000
+YEAR_MIN = 1450
+COPIES_MAX = 10_000
+EMAIL_MAX = 254
+PASSWORD_MIN, PASSWORD_MAX = 8, 128
 CARD_NUMBER_RE = re.compile(r"^[0-9]{4,20}$")
 AUTO_CARD_WIDTH = 8
 _WORD_RE = re.compile(r"\w+")
@@ -55,3 +63,8 @@ def like_escape(word):
 def valid_id(value):
     """Ids beyond 63 bits exist nowhere; the database must not be asked about them."""
     return isinstance(value, int) and 0 < value <= MAX_ID
+
+
+def year_max():
+    """The latest publication year accepted: next year (books are announced ahead)."""
+    return datetime.now(UTC).year + 1

@@ -1,0 +1,171 @@
+"""Readers: search, add, edit, delete; a reader's page with the issue box."""
+
+from flask import abort, flash, redirect, request, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+from flask_jwt_extended import current_user
+
+from .. import circulation
+from ..circulation.errors import LibraryError
+from ..circulation.values import isbn_or_none
+from ..extensions import db
+from ..models import utcnow
+from . import bp
+from .forms import IssueForm, ReaderForm
+from .render import is_htmx, render
+from .session import login_required
+from .util import field_error, form_status, page_args
+
+FIELDS = ("name", "email", "phone", "card_number", "telegram_chat_id", "language")
+
+
+@bp.get("/readers")
+@login_required
+def readers():
+    q = request.args.get("q", "").strip()
+    page, per_page = page_args()
+    result = circulation.search_readers(q=q, page=page, per_page=per_page)
+    return render("readers/list.html", block="results", page=result, q=q)
+
+
+@bp.route("/readers/new", methods=["GET", "POST"])
+@login_required
+def new_reader():
+    form = ReaderForm()
+    if form.validate_on_submit():
+        try:
+            reader = circulation.add_reader(now=utcnow(), **{f: form[f].data for f in FIELDS})
+            db.session.commit()
+        except LibraryError as exc:
+            db.session.rollback()
+            field_error(form, exc, default="email")
+        else:
+            flash(
+                _("Registered %(name)s, card %(card)s.", name=reader.name, card=reader.card_number),
+                "success",
+            )
+            return redirect(url_for(".reader_detail", reader_id=reader.id))
+    return render("readers/form.html", form=form, reader=None, status=form_status(form))
+
+
+@bp.route("/readers/<int:reader_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_reader(reader_id):
+    reader = circulation.get_reader(reader_id)
+    form = ReaderForm(obj=reader)
+    if form.validate_on_submit():
+        try:
+            reader = circulation.update_reader(
+                reader_id, {f: form[f].data for f in FIELDS}, now=utcnow()
+            )
+            db.session.commit()
+        except LibraryError as exc:
+            db.session.rollback()
+            field_error(form, exc, default="email")
+        else:
+            flash(_("Saved %(name)s.", name=reader.name), "success")
+            return redirect(url_for(".reader_detail", reader_id=reader.id))
+    return render("readers/form.html", form=form, reader=reader, status=form_status(form))
+
+
+@bp.post("/readers/<int:reader_id>/delete")
+@login_required
+def delete_reader(reader_id):
+    try:
+        reader = circulation.get_reader(reader_id)
+        circulation.delete_reader(reader_id, now=utcnow())
+        db.session.commit()
+    except LibraryError as exc:
+        db.session.rollback()
+        if exc.code == "reader_not_found":
+            abort(404)
+        flash(exc.detail, "error")
+        return redirect(url_for(".reader_detail", reader_id=reader_id))
+    flash(_("Deleted %(name)s; their loan history is kept.", name=reader.name), "success")
+    return redirect(url_for(".readers"))
+
+
+@bp.get("/readers/<int:reader_id>")
+@login_required
+def reader_detail(reader_id):
+    reader = circulation.get_reader(reader_id)
+    return _reader_page(reader, IssueForm())
+
+
+@bp.post("/readers/<int:reader_id>/issue")
+@login_required
+def issue(reader_id):
+    """Issue by a scanned ISBN (or a chosen book); words list matching books to choose."""
+    reader = circulation.get_reader(reader_id)
+    form = IssueForm()
+    form.validate()
+    book_id = form.book_id.data
+    query = form.q.data or ""
+    matches = None
+    if book_id is None and (isbn := isbn_or_none(query)):
+        book = circulation.find_book_by_isbn(isbn)
+        if book is None:
+            form.q.errors = [_("No book in the catalog has ISBN %(isbn)s.", isbn=isbn)]
+            return _reader_page(reader, form, status=404)
+        book_id = book.id
+    if book_id is None:
+        if not query:
+            form.q.errors = [_("Scan an ISBN or type words of a title.")]
+            return _reader_page(reader, form, status=422)
+        matches = circulation.search_books(q=query, per_page=10)
+        if not matches.items:
+            form.q.errors = [_("No book matches “%(q)s”.", q=query)]
+            return _reader_page(reader, form, status=404)
+        return _reader_page(reader, form, matches=matches)
+    try:
+        loan = circulation.issue_loan(book_id, reader.id, now=utcnow(), actor_id=current_user.id)
+        db.session.commit()
+    except LibraryError as exc:
+        db.session.rollback()
+        form.q.errors = [_issue_message(exc)]
+        return _reader_page(circulation.get_reader(reader_id), form, status=_issue_status(exc))
+    message = _("Issued “%(title)s”, due %(due)s.", title=loan.book.title, due=_date(loan.due_at))
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for(".reader_detail", reader_id=reader_id))
+    return _reader_page(circulation.get_reader(reader_id), IssueForm(formdata=None), notice=message)
+
+
+def _reader_page(reader, form, status=200, matches=None, notice=None):
+    now = utcnow()
+    open_loans = circulation.list_loans(now=now, reader_id=reader.id, status="open", per_page=100)
+    history = circulation.list_loans(now=now, reader_id=reader.id, status="returned", per_page=50)
+    return render(
+        "readers/detail.html",
+        block="circulation",
+        status=status,
+        reader=reader,
+        form=form,
+        open_loans=open_loans,
+        history=history,
+        matches=matches,
+        notice=notice,
+        now=now,
+    )
+
+
+def _issue_message(exc):
+    messages = {
+        "loan_limit_reached": lambda: _(
+            "This reader already has %(limit)s books on loan, the most allowed. "
+            "A book must come back first.",
+            limit=exc.params.get("limit"),
+        ),
+        "book_unavailable": lambda: _("No copy of this book is on the shelf."),
+        "already_borrowed": lambda: _("This reader already has this book on loan."),
+        "book_not_found": lambda: _("That book is not in the catalog."),
+    }
+    return messages.get(exc.code, lambda: exc.detail)()
+
+
+def _issue_status(exc):
+    return 404 if exc.code.endswith("_not_found") else 409
+
+
+def _date(value):
+    return format_date(value)
