@@ -43,7 +43,7 @@ def activity_chart(days):
     labels = [
         (round(LEFT + i * slot + slot / 2, 1), d.day)
         for i, d in enumerate(days)
-        if i % 7 == 0 or i == len(days) - 1
+        if (len(days) - 1 - i) % 7 == 0  # weekly, ending today
     ]
     return {
         "width": WIDTH,
