@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 640, 200
-LEFT, BOTTOM, TOP = 32, 24, 10
+LEFT, RIGHT, BOTTOM, TOP = 32, 24, 24, 10
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Bar:
 def activity_chart(days):
     """Paired bars per day (issued, returned), scaled to the busiest day."""
     peak = max([1] + [max(d.issued, d.returned) for d in days])
-    plot_w, plot_h = WIDTH - LEFT, HEIGHT - BOTTOM - TOP
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - BOTTOM - TOP
     slot = plot_w / max(1, len(days))
     bar_w = slot * 0.4
     bars = []
