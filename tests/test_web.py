@@ -525,3 +525,18 @@ def test_dashboard_counts_and_chart(desk, make_book, make_reader, issue, api):
     assert ("1", "open loan") in [(n, label.strip()) for n, label in counts]
     assert "2 issued, 1 returned." in html
     assert html.count('class="bar-issued"') == 30
+
+
+def test_text_no_database_can_store_is_refused_beside_its_field(api, desk):
+    desk.get("/books/new")
+    r = desk.post("/books/new", {"title": "Nul\x00byte", "author": "X", "copies_total": "1"})
+    assert r.status_code == 422
+    assert "Contains characters that cannot be stored." in field_errors(r.text)
+    assert api.get("/books").json["total"] == 0
+
+
+@pytest.mark.parametrize(
+    "url", ["/books?q=%00", "/readers?q=a%00b", "/search?q=%00", "/books?q=%ED%A0%80"]
+)
+def test_unstorable_text_in_a_search_is_not_a_500(desk, url):
+    assert desk.get(url).status_code < 500

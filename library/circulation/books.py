@@ -38,7 +38,8 @@ def words_match(column, q):
 def search_books(q=None, available=None, page=1, per_page=20):
     """A page of the catalog, by title; `q` matches title/author word starts or an ISBN."""
     stmt = select(Book).where(Book.withdrawn_at.is_(None))
-    if q and q.strip():
+    q = (q or "").replace("\x00", "")  # NUL: no stored text has one (PostgreSQL refuses it)
+    if q.strip():
         match = words_match(Book.search_text, q) if fold(q) else None
         isbn = isbn_or_none(q)
         if isbn and match is not None:

@@ -37,8 +37,8 @@ def find_reader_by_card(card_number):
 def search_readers(q=None, page=1, per_page=20):
     """A page of readers by name; `q` matches name word starts, email, or a card exactly."""
     stmt = select(Reader).where(Reader.deleted_at.is_(None))
-    if q and q.strip():
-        q = q.strip()
+    q = (q or "").replace("\x00", "").strip()  # NUL: no stored text has one
+    if q:
         conditions = [Reader.email == q.lower(), Reader.card_number == q]
         if "@" in q:
             conditions.append(Reader.email.startswith(q.lower(), autoescape=True))

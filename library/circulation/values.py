@@ -19,6 +19,21 @@ AUTO_CARD_WIDTH = 8
 _WORD_RE = re.compile(r"\w+")
 
 
+def is_storable(text):
+    """Whether every database can keep this text: no NUL, no unpaired surrogate.
+
+    PostgreSQL refuses NUL in text, and a lone surrogate cannot be encoded at all; such
+    input must be refused as invalid before it reaches the database.
+    """
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_isbn(value):
     """Return the ISBN-13 (digits only) of an ISBN-10 or ISBN-13; ValueError if invalid."""
     try:

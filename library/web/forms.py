@@ -27,6 +27,7 @@ from ..circulation.values import (
     PASSWORD_MAX,
     PASSWORD_MIN,
     YEAR_MIN,
+    is_storable,
     parse_isbn,
     year_max,
 )
@@ -64,11 +65,23 @@ def publication_year(form, field):
         raise FormError(_l("Between %(low)s and %(high)s.", low=YEAR_MIN, high=year_max()))
 
 
+class Form(FlaskForm):
+    """A page's form: text no database can store is refused beside its field."""
+
+    def validate(self, extra_validators=None):
+        valid = super().validate(extra_validators)
+        for field in self:
+            if isinstance(field.data, str) and not is_storable(field.data):
+                field.errors = [*field.errors, _l("Contains characters that cannot be stored.")]
+                valid = False
+        return valid
+
+
 def required():
     return InputRequired(message=_l("This field is required."))
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField(
         _l("Email"), filters=[strip, lower], validators=[required(), Length(max=EMAIL_MAX)]
     )
@@ -76,7 +89,7 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     name = StringField(_l("Your name"), filters=[strip], validators=[Length(max=NAME_MAX)])
     email = EmailField(
         _l("Email"),
@@ -100,7 +113,7 @@ class RegisterForm(FlaskForm):
     )
 
 
-class BookForm(FlaskForm):
+class BookForm(Form):
     title = StringField(
         _l("Title"), filters=[strip], validators=[required(), Length(min=1, max=NAME_MAX)]
     )
@@ -121,7 +134,7 @@ class BookForm(FlaskForm):
     )
 
 
-class ReaderForm(FlaskForm):
+class ReaderForm(Form):
     name = StringField(
         _l("Name"), filters=[strip], validators=[required(), Length(min=1, max=NAME_MAX)]
     )
@@ -149,7 +162,7 @@ class ReaderForm(FlaskForm):
     )
 
 
-class IssueForm(FlaskForm):
+class IssueForm(Form):
     """The issue box of a reader's page: a scanned ISBN, or words of a title."""
 
     q = StringField(_l("Issue a book: scan an ISBN or type a title"), filters=[strip])
