@@ -28,9 +28,14 @@ class Parser(FlaskParser):
     def _raw_load_json(self, req):
         try:
             return super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise
         except RecursionError as exc:
             # Absurdly deep nesting: the json module gives up; that is a 400, not a 500.
             raise json.JSONDecodeError("JSON nested too deeply", "-", 0) from exc
+        except ValueError as exc:
+            # A number too long to convert (over 4300 digits): unreadable JSON, a 400.
+            raise json.JSONDecodeError(str(exc), "-", 0) from exc
 
 
 class Blueprint(SmorestBlueprint):

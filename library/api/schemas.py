@@ -7,7 +7,7 @@ import marshmallow as ma
 from marshmallow import EXCLUDE, fields, post_load, validate, validates_schema
 
 from ..circulation.loans import STATUSES
-from ..circulation.values import CARD_NUMBER_RE, MAX_ID, parse_isbn
+from ..circulation.values import CARD_NUMBER_RE, MAX_ID, is_storable, parse_isbn
 from ..models import utcnow
 
 LANGUAGES = ("en", "ru")
@@ -21,7 +21,21 @@ class Schema(ma.Schema):
         ordered = True
 
 
-class Trimmed(fields.String):
+def _storable(text):
+    """Refuse text no database can keep (NUL, unpaired surrogates) as a 422, not a 500."""
+    if not is_storable(text):
+        raise ma.ValidationError("Must not contain NUL characters or unpaired surrogates.")
+    return text
+
+
+class Text(fields.String):
+    """A string of input: whatever the field, one the database can store."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return _storable(super()._deserialize(value, attr, data, **kwargs))
+
+
+class Trimmed(Text):
     """A string with surrounding whitespace removed before validation."""
 
     def _deserialize(self, value, attr, data, **kwargs):
@@ -35,14 +49,12 @@ class Email(fields.Email):
         super().__init__(validate=validate.Length(max=254), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return (
-            super()
-            ._deserialize(value.strip() if isinstance(value, str) else value, attr, data, **kwargs)
-            .lower()
-        )
+        if isinstance(value, str):
+            value = _storable(value).strip()
+        return super()._deserialize(value, attr, data, **kwargs).lower()
 
 
-class Isbn(fields.String):
+class Isbn(Text):
     """ISBN-10 or ISBN-13, hyphens allowed, checked and stored as 13 digits."""
 
     def __init__(self, **kwargs):
@@ -134,18 +146,16 @@ def page_of(item_schema):
 
 class RegisterIn(Schema):
     email = Email(required=True)
-    password = fields.String(
-        required=True, validate=validate.Length(min=8, max=128), load_only=True
-    )
+    password = Text(required=True, validate=validate.Length(min=8, max=128), load_only=True)
     name = Trimmed(validate=validate.Length(max=300), allow_none=True)
 
 
 class LoginIn(Schema):
     """JSON `{email, password}`, or the OAuth2 password form `username` + `password`."""
 
-    email = fields.String(validate=validate.Length(max=254))
-    username = fields.String(validate=validate.Length(max=254))
-    password = fields.String(required=True, validate=validate.Length(max=1024), load_only=True)
+    email = Text(validate=validate.Length(max=254))
+    username = Text(validate=validate.Length(max=254))
+    password = Text(required=True, validate=validate.Length(max=1024), load_only=True)
 
     @validates_schema
     def _needs_an_email(self, data, **kwargs):
@@ -220,7 +230,7 @@ class BookOut(Schema):
 
 
 class BookQuery(PageArgs):
-    q = fields.String(
+    q = Text(
         validate=validate.Length(max=200),
         metadata={"description": "title/author word starts, or an ISBN"},
     )
@@ -231,7 +241,7 @@ class BookQuery(PageArgs):
 
 
 def _card_number(**kwargs):
-    return fields.String(
+    return Text(
         validate=validate.Regexp(CARD_NUMBER_RE, error="A card number is 4 to 20 digits."),
         metadata={"example": "00000042"},
         **kwargs,
@@ -248,7 +258,7 @@ class ReaderIn(Schema):
     phone = Trimmed(allow_none=True, load_default=None, validate=validate.Length(max=40))
     telegram_chat_id = _chat_id(allow_none=True, load_default=None)
     card_number = _card_number(allow_none=True, load_default=None)
-    language = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(LANGUAGES))
+    language = Text(allow_none=True, load_default=None, validate=validate.OneOf(LANGUAGES))
 
 
 class ReaderPut(ReaderIn):
@@ -261,7 +271,7 @@ class ReaderPatch(Schema):
     phone = Trimmed(allow_none=True, validate=validate.Length(max=40))
     telegram_chat_id = _chat_id(allow_none=True)
     card_number = _card_number()
-    language = fields.String(validate=validate.OneOf(LANGUAGES))
+    language = Text(validate=validate.OneOf(LANGUAGES))
 
 
 class ReaderOut(Schema):
@@ -278,7 +288,7 @@ class ReaderOut(Schema):
 
 
 class ReaderQuery(PageArgs):
-    q = fields.String(
+    q = Text(
         validate=validate.Length(max=200),
         metadata={"description": "name word starts, email, or card number"},
     )
@@ -325,7 +335,7 @@ class LoanOut(Schema):
 
 
 class LoanStatusQuery(PageArgs):
-    status = fields.String(load_default="all", validate=validate.OneOf(STATUSES))
+    status = Text(load_default="all", validate=validate.OneOf(STATUSES))
 
 
 class LoanQuery(LoanStatusQuery):
