@@ -6,6 +6,11 @@ invariants of SPEC section 2 hold under any number of concurrent requests:
 - the book's shelf count moves only while a copy is there;
 - the unique index `uq_loan_open_reader_book` refuses a second open loan.
 Only when an UPDATE matches nothing do we read, to say which rule refused.
+
+Row locks are always taken in one order, reader -> loan -> book, so two requests can
+never wait on each other (PostgreSQL would abort one with a deadlock): an issue
+updates the reader, then the book, then inserts the loan; a return first locks the
+reader of the loan, then closes the loan, then puts the copy back.
 """
 
 from datetime import timedelta
@@ -114,8 +119,19 @@ def issue_loan(book_id, reader_id, *, now, actor_id=None):
     return loan
 
 
-def _close(loan_filter, *, now, actor_id):
-    """Mark the open loan matching `loan_filter` returned; its copy goes back."""
+def _lock_reader(reader_id):
+    """Take the reader's row lock first, as an issue does (SQLite: BEGIN IMMEDIATE)."""
+    db.session.execute(select(Reader.id).where(Reader.id == reader_id).with_for_update())
+
+
+def _close(loan_filter, reader_id, *, now, actor_id):
+    """Mark the reader's open loan matching `loan_filter` returned; its copy goes back.
+
+    The reader is locked before the loan and the book. Closing first would take the
+    loan and book locks while a concurrent issue to that reader holds the reader's and
+    waits for the book (or for the open loan, through the unique index): a deadlock.
+    """
+    _lock_reader(reader_id)
     row = _update(
         update(Loan)
         .where(*loan_filter, Loan.returned_at.is_(None))
@@ -140,7 +156,11 @@ def return_loan(loan_id, *, now, actor_id=None):
 
     Raises LoanNotFound, AlreadyReturned.
     """
-    loan = valid_id(loan_id) and _close([Loan.id == loan_id], now=now, actor_id=actor_id)
+    # A loan's reader never changes, so it may be read before anything is locked.
+    reader_id = valid_id(loan_id) and db.session.scalar(
+        select(Loan.reader_id).where(Loan.id == loan_id)
+    )
+    loan = reader_id and _close([Loan.id == loan_id], reader_id, now=now, actor_id=actor_id)
     if not loan:
         get_loan(loan_id)
         raise AlreadyReturned(loan_id=loan_id)
@@ -156,7 +176,10 @@ def return_book(book_id, reader_id, *, now, actor_id=None):
         valid_id(book_id)
         and valid_id(reader_id)
         and _close(
-            [Loan.book_id == book_id, Loan.reader_id == reader_id], now=now, actor_id=actor_id
+            [Loan.book_id == book_id, Loan.reader_id == reader_id],
+            reader_id,
+            now=now,
+            actor_id=actor_id,
         )
     )
     if not loan:
