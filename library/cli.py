@@ -2,6 +2,7 @@
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 from sqlalchemy import exists, select
 
 from .circulation.errors import LibraryError
@@ -13,8 +14,10 @@ def register_cli(app):
     app.cli.add_command(demo_cli)
 
 
-librarian_cli = click.Group("librarian", help="Manage librarian accounts.")
-demo_cli = click.Group("demo", help="Sample data for trying the app.")
+# AppGroup: each command runs in the app context however it is invoked (`flask ...`,
+# or the app's test CLI runner, which does not go through FlaskGroup).
+librarian_cli = AppGroup("librarian", help="Manage librarian accounts.")
+demo_cli = AppGroup("demo", help="Sample data for trying the app.")
 
 
 @librarian_cli.command("create")

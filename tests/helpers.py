@@ -2,6 +2,9 @@
 
 from datetime import datetime, timedelta
 
+from library import circulation
+from library.extensions import db
+
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
 
@@ -41,3 +44,12 @@ def assert_utc(value):
 
 def ids(page):
     return [item["id"] for item in page["items"]]
+
+
+def backdate_loan(app, loan_id, days):
+    """Make a loan look as if issued `days` earlier."""
+    with app.app_context():
+        loan = circulation.get_loan(loan_id)
+        loan.issued_at -= timedelta(days=days)
+        loan.due_at -= timedelta(days=days)
+        db.session.commit()

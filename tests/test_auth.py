@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from flask_jwt_extended import create_access_token, decode_token
+from flask_jwt_extended import JWTManager, create_access_token, decode_token
 
 from tests.conftest import PASSWORD, ApiClient
 from tests.helpers import assert_invalid, assert_problem, assert_utc, ids
@@ -11,7 +11,10 @@ from tests.helpers import assert_invalid, assert_problem, assert_utc, ids
 LIBRARIAN_KEYS = {"id", "email", "name", "is_admin", "is_active", "created_at"}
 
 
-def register(client, email="new@library.test", password="long-enough-1", headers=None, **extra):
+NEW_PASSWORD = "long-enough-1"
+
+
+def register(client, email="new@library.test", password=NEW_PASSWORD, headers=None, **extra):
     body = {"email": email, "password": password, **extra}
     return client.post("/auth/register", json=body, headers=headers)
 
@@ -248,8 +251,6 @@ def test_tampered_token_is_401(app, librarian):
 def test_token_signed_with_another_key_is_401(app, librarian):
     other = type(app)(__name__)
     other.config.update(SECRET_KEY="some-other-secret-key-of-sufficient-length")
-    from flask_jwt_extended import JWTManager
-
     JWTManager(other)
     with other.app_context():
         forged = create_access_token(identity=str(librarian.id))
