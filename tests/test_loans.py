@@ -7,6 +7,7 @@ import pytest
 from library import circulation
 from library.extensions import db
 from tests.conftest import invariants
+from tests.helpers import backdate_loan
 
 
 def book_copies(api, book):
@@ -274,21 +275,12 @@ def test_renewing_unknown_loan_is_404(api):
 # ---- lists -------------------------------------------------------------------------------
 
 
-def _backdate(app, loan_id, days):
-    """Make a loan look as if issued `days` ago (the domain takes `now`)."""
-    with app.app_context():
-        loan = circulation.get_loan(loan_id)
-        loan.issued_at -= timedelta(days=days)
-        loan.due_at -= timedelta(days=days)
-        db.session.commit()
-
-
 def test_loan_lists_filter_by_status(app, api, make_book, make_reader, issue):
     reader = make_reader()
     returned = issue(make_book(), reader).json
     api.post(f"/loans/{returned['id']}/return")
     late = issue(make_book(), reader).json
-    _backdate(app, late["id"], 20)
+    backdate_loan(app, late["id"], 20)
     current = issue(make_book(), reader).json
 
     def ids(status, path="/loans"):

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_jwt_extended import current_user
 
 from .. import circulation
+from ..api.problems import status_of
 from ..circulation.errors import LibraryError
 from ..circulation.values import isbn_or_none
 from ..extensions import db
@@ -123,8 +124,10 @@ def issue(reader_id):
     except LibraryError as exc:
         db.session.rollback()
         form.q.errors = [_issue_message(exc)]
-        return _reader_page(circulation.get_reader(reader_id), form, status=_issue_status(exc))
-    message = _("Issued “%(title)s”, due %(due)s.", title=loan.book.title, due=_date(loan.due_at))
+        return _reader_page(circulation.get_reader(reader_id), form, status=status_of(exc))
+    message = _(
+        "Issued “%(title)s”, due %(due)s.", title=loan.book.title, due=format_date(loan.due_at)
+    )
     if not is_htmx():
         flash(message, "success")
         return redirect(url_for(".reader_detail", reader_id=reader_id))
@@ -161,10 +164,6 @@ def _issue_message(exc):
         "book_not_found": lambda: _("That book is not in the catalog."),
     }
     return messages.get(exc.code, lambda: exc.detail)()
-
-
-def _issue_status(exc):
-    return 404 if exc.code.endswith("_not_found") else 409
 
 
 def _date(value):
