@@ -69,6 +69,24 @@ class Config:
     TELEGRAM_BOT_NAME = os.environ.get("TELEGRAM_BOT_NAME")
     TELEGRAM_WEBHOOK_SECRET = os.environ.get("TELEGRAM_WEBHOOK_SECRET")
     TELEGRAM_API_URL = os.environ.get("TELEGRAM_API_URL", "https://api.telegram.org")
+    MAIL_TIMEOUT = _int("MAIL_TIMEOUT", 30)
+    # A CA bundle for an intranet mail server with a private certificate authority.
+    MAIL_CA_FILE = os.environ.get("MAIL_CA_FILE")
+    TELEGRAM_TIMEOUT = _int("TELEGRAM_TIMEOUT", 15)
+    TELEGRAM_LINK_HOURS = _int("TELEGRAM_LINK_HOURS", 24)
+    LIBRARY_NAME = os.environ.get("LIBRARY_NAME", "Library")
+    # Outbox delivery: attempts before an entry is `failed`; the first retry waits
+    # NOTIFICATION_RETRY_SECONDS, each next one twice as long, at most the cap. A worker
+    # holds an entry for NOTIFICATION_LEASE_SECONDS while it sends; if it dies, the
+    # entry comes due again after that.
+    NOTIFICATION_MAX_ATTEMPTS = _int("NOTIFICATION_MAX_ATTEMPTS", 8)
+    NOTIFICATION_RETRY_SECONDS = _int("NOTIFICATION_RETRY_SECONDS", 30)
+    NOTIFICATION_RETRY_MAX_SECONDS = _int("NOTIFICATION_RETRY_MAX_SECONDS", 6 * 3600)
+    NOTIFICATION_LEASE_SECONDS = _int("NOTIFICATION_LEASE_SECONDS", 300)
+    # `notifications worker` (and Celery beat): how often to deliver, poll Telegram
+    # and run the reminder schedule.
+    WORKER_INTERVAL_SECONDS = _int("WORKER_INTERVAL_SECONDS", 5)
+    REMINDERS_EVERY_MINUTES = _int("REMINDERS_EVERY_MINUTES", 15)
     REDIS_URL = os.environ.get("REDIS_URL")
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL")
 
@@ -113,4 +131,10 @@ class TestConfig(Config):
     TESTING = True
     LIBRARY_ENV = "testing"
     SECRET_KEY = "test-secret-key-that-is-long-enough-for-hs256"  # noqa: S105
+    # Tests set what they need: nothing leaves the machine by accident.
     MAIL_SERVER = None
+    TELEGRAM_BOT_TOKEN = None
+    TELEGRAM_BOT_NAME = None
+    TELEGRAM_WEBHOOK_SECRET = None
+    TELEGRAM_API_URL = "http://127.0.0.1:9/unset"
+    CELERY_BROKER_URL = None

@@ -1,4 +1,9 @@
-"""Command-line tools: `flask --app wsgi librarian|demo ...` (db comes from Flask-Migrate)."""
+"""Command-line tools: `flask --app wsgi librarian|reminders|notifications|demo ...`.
+
+(`db` comes from Flask-Migrate.)
+"""
+
+from datetime import UTC, datetime
 
 import click
 from flask import current_app
@@ -12,12 +17,67 @@ from .extensions import db
 def register_cli(app):
     app.cli.add_command(librarian_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(reminders_cli)
+    app.cli.add_command(notifications_cli)
 
 
 # AppGroup: each command runs in the app context however it is invoked (`flask ...`,
 # or the app's test CLI runner, which does not go through FlaskGroup).
 librarian_cli = AppGroup("librarian", help="Manage librarian accounts.")
 demo_cli = AppGroup("demo", help="Sample data for trying the app.")
+reminders_cli = AppGroup("reminders", help="The reminder schedule.")
+notifications_cli = AppGroup("notifications", help="Deliver the notification outbox.")
+
+
+class IsoTime(click.ParamType):
+    """An ISO 8601 time; without an offset it means UTC (SPEC section 5)."""
+
+    name = "ISO-TIME"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, datetime):
+            return value
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except (ValueError, AttributeError):
+            self.fail(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-23T09:00:00Z)", param, ctx)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+@reminders_cli.command("run")
+@click.option("--now", type=IsoTime(), help="Act as if it were this time (default: now).")
+def reminders_run(now):
+    """Queue the due-soon reminders and overdue notices that are due (idempotent)."""
+    from .notifications import run_reminders
+
+    due_soon, overdue = run_reminders(now=now)
+    click.echo(f"Queued {due_soon} due-soon reminder(s) and {overdue} overdue notice(s).")
+
+
+@notifications_cli.command("deliver")
+@click.option("--now", type=IsoTime(), help="Act as if it were this time (default: now).")
+def notifications_deliver(now):
+    """Make one pass over every outbox entry whose next attempt is due."""
+    from .notifications import deliver_due
+
+    report = deliver_due(now=now)
+    click.echo(
+        f"Sent {report.sent}, retrying {report.retrying}, failed {report.failed}, "
+        f"skipped {report.skipped}."
+    )
+
+
+@notifications_cli.command("worker")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    help="Seconds between passes (default: WORKER_INTERVAL_SECONDS).",
+)
+def notifications_worker(interval):
+    """Deliver, poll Telegram and run the reminders, in a loop until SIGTERM or Ctrl-C."""
+    from .notifications import run_worker
+
+    run_worker(interval=interval)
 
 
 @librarian_cli.command("create")
@@ -30,6 +90,7 @@ def create_librarian(email, name, password, admin):
     from .api.schemas import RegisterIn
     from .auth.passwords import hash_password
     from .models import Librarian, utcnow
+    from .notifications import queue_welcome
 
     errors = RegisterIn().validate({"email": email, "password": password, "name": name})
     if errors:
@@ -47,6 +108,8 @@ def create_librarian(email, name, password, admin):
         created_at=utcnow(),
     )
     db.session.add(librarian)
+    db.session.flush()
+    queue_welcome(librarian, now=librarian.created_at)
     db.session.commit()
     role = "admin" if librarian.is_admin else "librarian"
     click.echo(f"Created {role} {email} (id {librarian.id}).")

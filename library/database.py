@@ -1,7 +1,9 @@
 """Engine set-up per dialect: what makes SQLite safe for many gunicorn workers."""
 
 from flask import has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import BigInteger, event
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -44,3 +46,25 @@ def configure_sqlite(engine, busy_timeout_ms=30_000):
 def configure_engine(engine):
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine)
+
+
+class epoch_seconds(FunctionElement):  # noqa: N801 - used like a SQL function
+    """Whole seconds since 1970 of a UTCDateTime column, as an integer, on each dialect.
+
+    Lets set-wise statements do calendar arithmetic (which overdue period a loan is in)
+    in the database; integer seconds keep period boundaries exact.
+    """
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "postgresql")
+def _epoch_postgresql(element, compiler, **kw):
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element, compiler, **kw):
+    # UTCDateTime keeps UTC text on SQLite; strftime('%s') reads it as UTC.
+    return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"

@@ -18,6 +18,7 @@ from ..circulation.errors import (
 from ..circulation.values import valid_id
 from ..extensions import db
 from ..models import Librarian, RevokedToken
+from ..notifications.outbox import queue_welcome
 from .passwords import hash_password, verify_password
 
 
@@ -50,6 +51,7 @@ def register_librarian(*, email, password, name=None, actor=None, now):
         db.session.flush()
     except IntegrityError as exc:
         raise EmailTaken(email=email) from exc
+    queue_welcome(librarian, now=now)
     current_app.logger.info("librarian registered id=%s admin=%s", librarian.id, first)
     return librarian
 

@@ -152,3 +152,18 @@ class RegistrationClosed(ForbiddenError):
 class AdminOnly(ForbiddenError):
     code = "admin_only"
     message = "Only an administrator may do this."
+
+
+class NotificationNotFound(NotFoundError):
+    code = "notification_not_found"
+    message = "Notification {notification_id} does not exist."
+
+
+class NotFailed(ConflictError):
+    code = "not_failed"
+    message = "Notification {notification_id} is {status}; only a failed one can be retried."
+
+
+class TelegramNotConfigured(ConflictError):
+    code = "telegram_not_configured"
+    message = "Telegram is not set up here (TELEGRAM_BOT_NAME and TELEGRAM_BOT_TOKEN)."

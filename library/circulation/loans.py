@@ -116,6 +116,10 @@ def issue_loan(book_id, reader_id, *, now, actor_id=None):
         if violated(exc, "reader_id"):  # uq_loan_open_reader_book: the reader has it
             raise AlreadyBorrowed(book_id=book_id, reader_id=reader_id) from exc
         raise
+    # Imported here: the outbox builds on this package's helpers (a cycle at import time).
+    from ..notifications.outbox import queue_loan_issued
+
+    queue_loan_issued(loan.id, now=now)
     return loan
 
 
@@ -201,6 +205,7 @@ def renew_loan(loan_id, *, now, actor_id=None):
             .values(
                 due_at=now + timedelta(days=setting("LOAN_PERIOD_DAYS")),
                 renewals=Loan.renewals + 1,
+                renewed_at=now,
             )
         ).rowcount
     )

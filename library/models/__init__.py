@@ -3,7 +3,18 @@
 from .book import Book
 from .librarian import Librarian, RevokedToken
 from .loan import Loan
+from .notification import Notification, TelegramLink, TelegramPoll
 from .reader import Reader
 from .types import utcnow
 
-__all__ = ["Book", "Librarian", "Loan", "Reader", "RevokedToken", "utcnow"]
+__all__ = [
+    "Book",
+    "Librarian",
+    "Loan",
+    "Notification",
+    "Reader",
+    "RevokedToken",
+    "TelegramLink",
+    "TelegramPoll",
+    "utcnow",
+]

@@ -38,6 +38,8 @@ class Loan(db.Model):
     due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     renewals: Mapped[int] = mapped_column(default=0)
+    # The last renewal: the "due soon" reminder counts from it (or from issued_at).
+    renewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     issued_by: Mapped[int | None] = mapped_column(ForeignKey("librarian.id"))
     returned_by: Mapped[int | None] = mapped_column(ForeignKey("librarian.id"))
 
