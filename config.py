@@ -83,6 +83,7 @@ class Config:
     NOTIFICATION_RETRY_SECONDS = _int("NOTIFICATION_RETRY_SECONDS", 30)
     NOTIFICATION_RETRY_MAX_SECONDS = _int("NOTIFICATION_RETRY_MAX_SECONDS", 6 * 3600)
     NOTIFICATION_LEASE_SECONDS = _int("NOTIFICATION_LEASE_SECONDS", 300)
+    NOTIFICATION_BATCH = _int("NOTIFICATION_BATCH", 50)  # entries claimed at a time
     # `notifications worker` (and Celery beat): how often to deliver, poll Telegram
     # and run the reminder schedule.
     WORKER_INTERVAL_SECONDS = _int("WORKER_INTERVAL_SECONDS", 5)

@@ -44,6 +44,7 @@ def create_app(config_class=Config, **overrides):
         configure_engine(db.engine)
 
     from . import api, auth, health, web  # noqa: F401 - auth registers the JWT loaders
+    from .api import telegram as telegram_webhook
     from .api.problems import register_jwt_errors
     from .errors import register_error_handlers
 
@@ -51,11 +52,17 @@ def create_app(config_class=Config, **overrides):
     register_jwt_errors(jwt)
     register_error_handlers(app)  # after the API's, so ours answer every error
     app.register_blueprint(health.bp)
+    app.register_blueprint(telegram_webhook.bp)
     app.register_blueprint(web.bp)
 
     from .cli import register_cli
 
     register_cli(app)
+    if app.config.get("CELERY_BROKER_URL"):
+        # Imported only here: without a broker nothing of Celery is loaded.
+        from .tasks import celery_init_app
+
+        celery_init_app(app)
     return app
 
 

@@ -15,7 +15,7 @@ from .web import pages
 def _is_api():
     from flask import request
 
-    return request.path.startswith("/api/") or request.path == "/healthz"
+    return request.path.startswith(("/api/", "/telegram/")) or request.path == "/healthz"
 
 
 def _by_face(api_handler, page_handler):

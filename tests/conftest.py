@@ -276,3 +276,25 @@ def invariants(app):
         )
         db.session.rollback()
         return broken
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on 127.0.0.1 (aiosmtpd), and the app pointed at it."""
+    from .fakes import SmtpServer
+
+    server = SmtpServer().start()
+    app.config.update(server.config())
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bot_api(app):
+    """A local stand-in for the Telegram Bot API, and the app pointed at it."""
+    from .fakes import BotApi
+
+    api = BotApi().start()
+    app.config.update(api.config())
+    yield api
+    api.stop()

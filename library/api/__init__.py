@@ -2,16 +2,26 @@
 
 from flask_smorest import Api
 
-from . import auth, books, loans, readers
+from . import auth, books, loans, notifications, readers
 
-BLUEPRINTS = (auth.blp, auth.librarians, books.blp, readers.blp, loans.blp)
+BLUEPRINTS = (
+    auth.blp,
+    auth.librarians,
+    books.blp,
+    readers.blp,
+    loans.blp,
+    notifications.blp,
+)
 
 
 def init_app(app):
     app.config.setdefault(
         "API_SPEC_OPTIONS",
         {
-            "info": {"description": "Circulation API of the Library: catalog, readers, loans."},
+            "info": {
+                "description": "Circulation API of the Library: catalog, readers, loans, "
+                "notifications."
+            },
             "components": {
                 "securitySchemes": {
                     "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -1,9 +1,10 @@
 """/api/v1/readers: patrons and their loans."""
 
-from flask import url_for
+from flask import Response, url_for
 
 from .. import circulation
 from ..extensions import db
+from ..notifications import telegram
 from .base import Blueprint, now
 from .schemas import (
     LoanOut,
@@ -13,6 +14,7 @@ from .schemas import (
     ReaderPatch,
     ReaderPut,
     ReaderQuery,
+    TelegramLinkOut,
     page_of,
 )
 
@@ -93,3 +95,35 @@ def reader_loans(args, reader_id):
     """A reader's loans, newest first (`status=open` for what they hold now)."""
     circulation.get_reader(reader_id)
     return circulation.list_loans(now=now(), reader_id=reader_id, **args)
+
+
+@blp.post("/<int:reader_id>/telegram-link")
+@blp.response(201, TelegramLinkOut)
+@blp.problems(404, 409)
+@blp.authenticated
+def create_telegram_link(reader_id):
+    """A one-time `t.me` link (24 hours) that links the reader's Telegram chat.
+
+    `Location` is its QR code (SVG). 409 `telegram_not_configured` without a bot.
+    """
+    link = telegram.create_link(reader_id, now=now())
+    db.session.commit()
+    body = {"url": telegram.link_url(link.code), "code": link.code, "expires_at": link.expires_at}
+    location = url_for(".telegram_link_qr", reader_id=reader_id, code=link.code)
+    return body, 201, {"Location": location}
+
+
+@blp.get("/<int:reader_id>/telegram-link/<code>/qr.svg")
+@blp.response(
+    200,
+    {"type": "string"},
+    description="The QR code of the link (SVG)",
+    content_type="image/svg+xml",
+)
+@blp.problems(404)
+@blp.authenticated
+def telegram_link_qr(reader_id, code):
+    """The QR code of a reader's Telegram link, as SVG, to show or print."""
+    link = telegram.get_link(reader_id, code)
+    svg = telegram.qr_svg(telegram.link_url(link.code))
+    return Response(svg, mimetype="image/svg+xml", headers={"Cache-Control": "private, no-store"})

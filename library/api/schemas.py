@@ -9,6 +9,7 @@ from marshmallow import EXCLUDE, fields, post_load, validate, validates_schema
 from ..circulation.loans import STATUSES
 from ..circulation.values import CARD_NUMBER_RE, MAX_ID, is_storable, parse_isbn
 from ..models import utcnow
+from ..models.notification import STATUSES as NOTIFICATION_STATUSES
 
 LANGUAGES = ("en", "ru")
 
@@ -346,3 +347,25 @@ class LoanQuery(LoanStatusQuery):
 class Health(Schema):
     status = fields.String()
     database = fields.String()
+
+
+class NotificationOut(Schema):
+    id = fields.Integer()
+    channel = fields.String(metadata={"enum": ["email", "telegram"]})
+    recipient = fields.String(metadata={"description": "the email address, or the chat id"})
+    subject = fields.String()
+    status = fields.String(metadata={"enum": list(NOTIFICATION_STATUSES)})
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    sent_at = fields.DateTime(allow_none=True)
+
+
+class NotificationQuery(PageArgs):
+    status = Text(validate=validate.OneOf(NOTIFICATION_STATUSES))
+
+
+class TelegramLinkOut(Schema):
+    url = fields.String(metadata={"example": "https://t.me/library_bot?start=Zm9v"})
+    code = fields.String()
+    expires_at = fields.DateTime()

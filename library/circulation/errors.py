@@ -167,3 +167,8 @@ class NotFailed(ConflictError):
 class TelegramNotConfigured(ConflictError):
     code = "telegram_not_configured"
     message = "Telegram is not set up here (TELEGRAM_BOT_NAME and TELEGRAM_BOT_TOKEN)."
+
+
+class TelegramLinkNotFound(NotFoundError):
+    code = "telegram_link_not_found"
+    message = "Reader {reader_id} has no Telegram link code {code}."

@@ -89,7 +89,8 @@ def _insert_ignoring_duplicates(select_stmt, columns):
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(Notification).from_select(columns, select_stmt).on_conflict_do_nothing()
-    return db.session.execute(stmt).rowcount
+    # SQLAlchemy keeps an INSERT's rowcount only when asked to.
+    return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
 
 
 def _queue_for_open_loans(kind, where, period, *, queued_at):

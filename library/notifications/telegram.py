@@ -17,7 +17,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from ..circulation.common import setting
-from ..circulation.errors import TelegramNotConfigured
+from ..circulation.errors import TelegramLinkNotFound, TelegramNotConfigured
 from ..circulation.readers import get_reader
 from ..extensions import db
 from ..models import Reader, TelegramLink
@@ -50,10 +50,16 @@ def create_link(reader_id, *, now):
 
 
 def get_link(reader_id, code):
-    """The reader's link with this code, or None."""
-    return db.session.scalar(
+    """The reader's link with this code.
+
+    Raises TelegramLinkNotFound.
+    """
+    link = db.session.scalar(
         select(TelegramLink).where(TelegramLink.code == code, TelegramLink.reader_id == reader_id)
     )
+    if link is None:
+        raise TelegramLinkNotFound(reader_id=reader_id, code=code)
+    return link
 
 
 def qr_svg(url):
@@ -110,6 +116,9 @@ def link_chat(chat_id, code, *, now):
         ).rowcount
     )
     if not linked:
+        if _already_linked(code, chat_id):
+            # The same update delivered again (Telegram retries): already answered.
+            return None
         current_app.logger.info("telegram link refused chat=%s", chat_id)
         queue_telegram_reply("telegram_refused", chat_id, now=now)
         return None
@@ -118,6 +127,17 @@ def link_chat(chat_id, code, *, now):
     queue_telegram_reply("telegram_linked", chat_id, now=now, reader=reader)
     current_app.logger.info("telegram linked reader=%s chat=%s", reader.id, chat_id)
     return reader
+
+
+def _already_linked(code, chat_id):
+    return bool(
+        code
+        and db.session.scalar(
+            select(TelegramLink.code).where(
+                TelegramLink.code == code, TelegramLink.chat_id == chat_id
+            )
+        )
+    )
 
 
 def handle_update(update, *, now):

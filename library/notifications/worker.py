@@ -165,10 +165,11 @@ def deliver_one(entry_id, *, now, mailer, bot, report):
     report.count("sent", entry_id)
 
 
-def deliver_due(*, now=None, batch=50, stop=None):
+def deliver_due(*, now=None, batch=None, stop=None):
     """One pass over every entry whose next attempt is due; returns a PassReport."""
     report = PassReport()
     config = current_app.config
+    batch = batch or setting("NOTIFICATION_BATCH")
     mailer, bot = Mailer(config), TelegramBot(config)
     try:
         while not (stop and stop.is_set()):
