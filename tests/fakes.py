@@ -1,6 +1,7 @@
 """Real peers for the notification tests: an SMTP server (aiosmtpd) and a local HTTP
 server standing in for the Telegram Bot API. Both listen on 127.0.0.1."""
 
+import asyncio
 import json
 import socket
 import ssl
@@ -36,6 +37,8 @@ class _Handler:
         self.server = server
 
     async def handle_DATA(self, _server, _session, envelope):  # noqa: N802 - aiosmtpd's name
+        if self.server.delay:
+            await asyncio.sleep(self.server.delay)
         if self.server.reject_with:
             return self.server.reject_with
         message = message_from_bytes(envelope.original_content, policy=policy.default)
@@ -60,6 +63,7 @@ class SmtpServer:
         self.envelopes = []
         self.lock = threading.Lock()
         self.reject_with = None
+        self.delay = 0  # seconds each message takes, to make senders overlap
         self.controller = None
         self.ca_file = None
         self._server_context = None
