@@ -90,6 +90,7 @@ class Config:
     REMINDERS_EVERY_MINUTES = _int("REMINDERS_EVERY_MINUTES", 15)
     REDIS_URL = os.environ.get("REDIS_URL")
     CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL")
+    CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "library")
 
     # JSON API and its OpenAPI document (flask-smorest)
     API_TITLE = "Library API"
