@@ -9,6 +9,16 @@ from flask import Blueprint
 bp = Blueprint("web", __name__)
 
 # The modules register their views and hooks on `bp`.
-from . import auth, books, dashboard, loans, readers, search, session  # noqa: E402
+from . import auth, books, dashboard, loans, notifications, readers, search, session  # noqa: E402
 
-__all__ = ["auth", "books", "bp", "dashboard", "loans", "readers", "search", "session"]
+__all__ = [
+    "auth",
+    "books",
+    "bp",
+    "dashboard",
+    "loans",
+    "notifications",
+    "readers",
+    "search",
+    "session",
+]

@@ -1,16 +1,18 @@
-"""Readers: search, add, edit, delete; a reader's page with the issue box."""
+"""Readers: search, add, edit, delete; a reader's page with the issue box and the
+Telegram link."""
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, current_app, flash, make_response, redirect, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 from flask_jwt_extended import current_user
 
 from .. import circulation
 from ..api.problems import status_of
-from ..circulation.errors import LibraryError
-from ..circulation.values import isbn_or_none
+from ..circulation.errors import LibraryError, NotFoundError, TelegramNotConfigured
+from ..circulation.values import is_storable, isbn_or_none
 from ..extensions import db
 from ..models import utcnow
+from ..notifications import telegram
 from . import bp
 from .forms import IssueForm, ReaderForm
 from .render import is_htmx, render
@@ -90,7 +92,58 @@ def delete_reader(reader_id):
 @login_required
 def reader_detail(reader_id):
     reader = circulation.get_reader(reader_id)
-    return _reader_page(reader, IssueForm())
+    # After a full-page "Link Telegram", the new link comes back here by its code.
+    link = _telegram_link(reader.id, request.args.get("telegram"))
+    return _reader_page(reader, IssueForm(), telegram_link=link)
+
+
+@bp.post("/readers/<int:reader_id>/telegram")
+@login_required
+def reader_telegram(reader_id):
+    """A new one-time Telegram link for the reader: the t.me URL and its QR code."""
+    reader = circulation.get_reader(reader_id)
+    try:
+        link = telegram.create_link(reader.id, now=utcnow())
+        db.session.commit()
+    except TelegramNotConfigured:
+        db.session.rollback()
+        error = _(
+            "Telegram is not set up in this library: an administrator must set "
+            "TELEGRAM_BOT_NAME and TELEGRAM_BOT_TOKEN first."
+        )
+        return _reader_page(reader, block="telegram", status=409, telegram_error=error)
+    if not is_htmx():
+        return redirect(url_for(".reader_detail", reader_id=reader.id, telegram=link.code))
+    return _reader_page(reader, block="telegram", telegram_link=link)
+
+
+@bp.get("/readers/<int:reader_id>/telegram/<code>.svg")
+@login_required
+def reader_telegram_qr(reader_id, code):
+    """The QR code of one of the reader's Telegram links; 404 for anyone else's code."""
+    link = _telegram_link(reader_id, code)
+    if link is None:
+        abort(404)
+    response = make_response(telegram.qr_svg(telegram.link_url(link.code)))
+    response.content_type = "image/svg+xml"
+    response.headers["Cache-Control"] = "private, no-store"  # it carries a one-time code
+    return response
+
+
+def _telegram_link(reader_id, code):
+    """The reader's link with this code, or None.
+
+    None too for a code no database can hold, and once Telegram is no longer set up
+    (a link without a bot name has no URL).
+    """
+    if not code or len(code) > 64 or not is_storable(code):
+        return None
+    if not current_app.config.get("TELEGRAM_BOT_NAME"):
+        return None
+    try:
+        return telegram.get_link(reader_id, code)
+    except NotFoundError:
+        return None
 
 
 @bp.post("/readers/<int:reader_id>/issue")
@@ -134,20 +187,32 @@ def issue(reader_id):
     return _reader_page(circulation.get_reader(reader_id), IssueForm(formdata=None), notice=message)
 
 
-def _reader_page(reader, form, status=200, matches=None, notice=None):
+def _reader_page(
+    reader,
+    form=None,
+    status=200,
+    matches=None,
+    notice=None,
+    block="circulation",
+    telegram_link=None,
+    telegram_error=None,
+):
     now = utcnow()
     open_loans = circulation.list_loans(now=now, reader_id=reader.id, status="open", per_page=100)
     history = circulation.list_loans(now=now, reader_id=reader.id, status="returned", per_page=50)
     return render(
         "readers/detail.html",
-        block="circulation",
+        block=block,
         status=status,
         reader=reader,
-        form=form,
+        form=form or IssueForm(formdata=None),
         open_loans=open_loans,
         history=history,
         matches=matches,
         notice=notice,
+        telegram_link=telegram_link,
+        telegram_url=telegram_link and telegram.link_url(telegram_link.code),
+        telegram_error=telegram_error,
         now=now,
     )
 
