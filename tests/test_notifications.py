@@ -425,3 +425,147 @@ def test_retry_refuses_what_has_not_failed(app, loan, api):
     assert "pending" in body["detail"]
     assert_problem(api.post("/notifications/999999/retry"), 404, "notification_not_found")
     assert outbox(app)[0]["status"] == "pending"
+
+
+# --- Telegram linking -----------------------------------------------------------
+
+WEBHOOK_SECRET = "webhook-secret-for-tests"
+
+
+@pytest.fixture
+def telegram_reader(app, api, make_reader, bot_api):
+    """A reader without Telegram, the bot configured with a webhook secret."""
+    app.config["TELEGRAM_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+    return make_reader(name="Ivan", email="ivan@example.org")
+
+
+def new_link(api, reader):
+    r = api.post(f"/readers/{reader['id']}/telegram-link")
+    assert r.status_code == 201, r.json
+    return r
+
+
+def webhook(client, update, secret=WEBHOOK_SECRET):
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    return client.post("/telegram/webhook", json=update, headers=headers)
+
+
+def test_link_is_a_one_time_t_me_url_with_a_qr_code(app, api, telegram_reader):
+    before = datetime.now(UTC)
+    r = new_link(api, telegram_reader)
+    body = r.json
+    assert body["url"] == f"https://t.me/library_test_bot?start={body['code']}"
+    assert 20 <= len(body["code"]) <= 64
+    assert set(body["code"]) <= set(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+    )
+    expires = assert_utc(body["expires_at"])
+    assert timedelta(hours=23, minutes=59) < expires - before <= timedelta(hours=24, minutes=1)
+    qr = api.client.get(r.headers["Location"], headers={"Authorization": f"Bearer {api.token}"})
+    assert qr.status_code == 200 and qr.mimetype == "image/svg+xml"
+    assert b"<svg" in qr.data
+    assert new_link(api, telegram_reader).json["code"] != body["code"]  # a new code each time
+
+
+def test_link_needs_a_configured_bot_and_an_existing_reader(app, api, make_reader):
+    reader = make_reader()
+    assert_problem(
+        api.post(f"/readers/{reader['id']}/telegram-link"), 409, "telegram_not_configured"
+    )
+    app.config["TELEGRAM_BOT_NAME"] = "library_test_bot"
+    assert_problem(api.post("/readers/99999/telegram-link"), 404, "reader_not_found")
+    other = make_reader()
+    code = new_link(api, reader).json["code"]
+    r = api.get(f"/readers/{other['id']}/telegram-link/{code}/qr.svg")
+    assert_problem(r, 404, "telegram_link_not_found")
+
+
+def test_webhook_start_links_the_chat_and_confirms(app, api, client, telegram_reader, bot_api):
+    code = new_link(api, telegram_reader).json["code"]
+    r = webhook(client, bot_api.start_update(4242, f"/start {code}"))
+    assert r.status_code == 200
+    assert api.get(f"/readers/{telegram_reader['id']}").json["telegram_chat_id"] == 4242
+    deliver(app)
+    [confirmation] = bot_api.sent_to(4242)
+    assert "Ivan" in confirmation and "linked" in confirmation
+    # Telegram delivers the same update again: nothing new happens
+    assert webhook(client, bot_api.start_update(4242, f"/start {code}")).status_code == 200
+    deliver(app)
+    assert len(bot_api.sent_to(4242)) == 1
+    # From now on, the reader's notices go to the chat too
+    book = api.post("/books", json={"title": "Oblomov", "author": "Goncharov"}).json
+    api.post("/loans", json={"book_id": book["id"], "reader_id": telegram_reader["id"]})
+    deliver(app)
+    assert any("Oblomov" in text for text in bot_api.sent_to(4242))
+
+
+def test_webhook_with_a_wrong_secret_is_refused_and_changes_nothing(
+    app, api, client, telegram_reader, bot_api
+):
+    code = new_link(api, telegram_reader).json["code"]
+    for secret in ("wrong", None, ""):
+        r = webhook(client, bot_api.start_update(4242, f"/start {code}"), secret=secret)
+        assert_problem(r, 401, "unauthorized")
+    assert api.get(f"/readers/{telegram_reader['id']}").json["telegram_chat_id"] is None
+    assert outbox(app) == []
+    # The code is still good for the real bot
+    assert webhook(client, bot_api.start_update(4242, f"/start {code}")).status_code == 200
+    assert api.get(f"/readers/{telegram_reader['id']}").json["telegram_chat_id"] == 4242
+
+
+def test_reused_code_links_nothing(app, api, client, telegram_reader, bot_api):
+    code = new_link(api, telegram_reader).json["code"]
+    webhook(client, bot_api.start_update(1111, f"/start {code}"))
+    webhook(client, bot_api.start_update(2222, f"/start {code}"))  # someone else, same code
+    assert api.get(f"/readers/{telegram_reader['id']}").json["telegram_chat_id"] == 1111
+    deliver(app)
+    [refusal] = bot_api.sent_to(2222)
+    assert "expired or was already used" in refusal
+
+
+def test_expired_code_links_nothing(app, api, client, telegram_reader, bot_api):
+    code = new_link(api, telegram_reader).json["code"]
+    with app.app_context():
+        db.session.execute(
+            update(TelegramLink)
+            .where(TelegramLink.code == code)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+        db.session.commit()
+    webhook(client, bot_api.start_update(3333, f"/start {code}"))
+    assert api.get(f"/readers/{telegram_reader['id']}").json["telegram_chat_id"] is None
+    deliver(app)
+    assert "expired" in bot_api.sent_to(3333)[0]
+
+
+def test_unknown_code_and_other_messages(app, api, client, telegram_reader, bot_api):
+    webhook(client, bot_api.start_update(5555, "/start not-a-real-code"))
+    webhook(client, bot_api.start_update(5555, "hello bot"))
+    assert webhook(client, {"update_id": 1, "edited_message": {}}).status_code == 200
+    assert_problem(webhook(client, ["not", "an", "update"]), 400, "bad_request")
+    assert api.get(f"/readers/{telegram_reader['id']}").json["telegram_chat_id"] is None
+    deliver(app)
+    assert len(bot_api.sent_to(5555)) == 1  # only the /start got an answer
+
+
+def test_polling_get_updates_links_the_chat_once(app, api, make_reader, bot_api):
+    reader = make_reader(name="Olga", email="olga@example.org")
+    code = new_link(api, reader).json["code"]
+    bot_api.push_update(6060, "good morning")
+    bot_api.push_update(6060, f"/start {code}")
+    with app.app_context():
+        assert notifications.poll_telegram() == 2
+        assert notifications.poll_telegram() == 0  # the offset moved on
+    assert api.get(f"/readers/{reader['id']}").json["telegram_chat_id"] == 6060
+    deliver(app)
+    assert len(bot_api.sent_to(6060)) == 1 and "Olga" in bot_api.sent_to(6060)[0]
+    offsets = [p.get("offset") for m, p in bot_api.calls if m == "getUpdates"]
+    assert offsets[0] == 0 and offsets[-1] > 0
+
+
+def test_no_polling_when_a_webhook_is_set(app, bot_api):
+    app.config["TELEGRAM_WEBHOOK_SECRET"] = WEBHOOK_SECRET
+    bot_api.push_update(1, "/start x")
+    with app.app_context():
+        assert notifications.poll_telegram() == 0
+    assert bot_api.calls == []
