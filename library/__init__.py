@@ -55,6 +55,10 @@ def create_app(config_class=Config, **overrides):
     app.register_blueprint(telegram_webhook.bp)
     app.register_blueprint(web.bp)
 
+    from . import http
+
+    http.init_app(app)
+
     from .cli import register_cli
 
     register_cli(app)
@@ -67,7 +71,11 @@ def create_app(config_class=Config, **overrides):
 
 
 def _check_config(app):
-    if app.config["LIBRARY_ENV"] == "production":
+    production = app.config["LIBRARY_ENV"] == "production"
+    # Cookies only over HTTPS in production, whatever set LIBRARY_ENV (environment or
+    # an override given to create_app).
+    app.config["JWT_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"] = production
+    if production:
         key = app.config.get("SECRET_KEY")
         if not key or key == DEFAULT_SECRET_KEY or len(key) < 32:
             raise RuntimeError(
@@ -86,3 +94,4 @@ def _configure_logging(app):
     if not app.debug and not app.testing:
         app.logger.setLevel(logging.INFO)
         logging.getLogger("library").setLevel(logging.INFO)
+        logging.getLogger("library.request").setLevel(logging.INFO)
