@@ -54,6 +54,18 @@ class Config:
     DEFAULT_LANGUAGE = os.environ.get("DEFAULT_LANGUAGE", "en")
     LIBRARY_TIMEZONE = os.environ.get("LIBRARY_TIMEZONE", "UTC")
 
+    # Sign-in throttling (flask-limiter): failed sign-ins allowed per email and per
+    # client address (behind a proxy, set PROXY_FIX_X_FOR to the number of proxies).
+    LOGIN_LIMIT_PER_EMAIL = os.environ.get("LOGIN_LIMIT_PER_EMAIL", "5 per 15 minutes")
+    LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "30 per 15 minutes")
+    PROXY_FIX_X_FOR = _int("PROXY_FIX_X_FOR", 0)
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or os.environ.get(
+        "REDIS_URL", "memory://"
+    )
+    RATELIMIT_STRATEGY = "sliding-window-counter"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "library-login")
+
     # Request bodies larger than this are refused with 413.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
 
@@ -140,3 +152,4 @@ class TestConfig(Config):
     TELEGRAM_WEBHOOK_SECRET = None
     TELEGRAM_API_URL = "http://127.0.0.1:9/unset"
     CELERY_BROKER_URL = None
+    RATELIMIT_STORAGE_URI = "memory://"

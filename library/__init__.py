@@ -8,7 +8,7 @@ from flask import Flask
 
 from config import DEFAULT_SECRET_KEY, Config
 
-from .extensions import babel, csrf, db, jwt, migrate
+from .extensions import babel, csrf, db, jwt, limiter, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +37,11 @@ def create_app(config_class=Config, **overrides):
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     jwt.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
+    if app.config["PROXY_FIX_X_FOR"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])
     babel.init_app(app, locale_selector=_select_locale)
     with app.app_context():
         from .database import configure_engine

@@ -2,6 +2,8 @@
 
 from flask_babel import Babel
 from flask_jwt_extended import JWTManager
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
@@ -28,3 +30,6 @@ migrate = Migrate(render_as_batch=True)
 jwt = JWTManager()
 csrf = CSRFProtect()
 babel = Babel()
+# No default limits: only sign-in is throttled (auth/throttle.py). Storage is Redis
+# when REDIS_URL is set (shared by every worker and host), memory otherwise.
+limiter = Limiter(key_func=get_remote_address)

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from config import TestConfig, normalize_database_url
 from library import create_app
 from library.auth.passwords import hash_password
-from library.extensions import db
+from library.extensions import db, limiter
 from library.models import Librarian, utcnow
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -92,6 +92,7 @@ def empty_tables(app):
 def app(_session_app):
     """The app on one database; config changes and rows are undone after the test."""
     saved = dict(_session_app.config)
+    limiter.reset()  # sign-in failure counters start at zero
     yield _session_app
     _session_app.config.clear()
     _session_app.config.update(saved)

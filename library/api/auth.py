@@ -4,6 +4,7 @@ from flask import current_app, url_for
 from flask_jwt_extended import current_user, get_jwt, verify_jwt_in_request
 
 from ..auth import service
+from ..auth.throttle import throttled
 from ..extensions import db
 from .base import Blueprint, now
 from .schemas import LibrarianOut, LoginIn, PageArgs, RegisterIn, TokenOut, page_of
@@ -38,9 +39,10 @@ def register(args):
 
 
 @blp.post("/login")
+@throttled()
 @blp.arguments(LoginIn, location="json_or_form")
 @blp.response(200, TokenOut)
-@blp.problems(401, 403, 422)
+@blp.problems(401, 403, 422, 429)
 @blp.doc(security=[])
 def login(args):
     """Exchange email and password for an access token (also the OAuth2 password flow)."""

@@ -5,6 +5,7 @@ from flask_babel import gettext as _
 from flask_jwt_extended import current_user, get_jwt
 
 from ..auth import service
+from ..auth.throttle import retry_after, throttled
 from ..circulation.errors import AccountDisabled, EmailTaken, InvalidCredentials
 from ..extensions import db
 from ..models import utcnow
@@ -14,7 +15,24 @@ from .render import render
 from .session import end_session, login_required, safe_next, signed_in, start_session
 
 
+def _too_many_attempts(request_limit):
+    """The sign-in form again, with the reason beside it (429, Retry-After)."""
+    form = LoginForm(next=request.args.get("next"))
+    wait = retry_after(request_limit)
+    form.form_errors.append(
+        _(
+            "Too many failed sign-ins. Try again in %(minutes)s min.",
+            minutes=max(1, round(wait / 60)),
+        )
+    )
+    current_app.logger.warning("sign-in throttled on the pages: %s", request_limit.limit)
+    response = render("auth/login.html", form=form, status=429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@throttled(on_breach=_too_many_attempts)
 def login():
     if not service.any_librarian():
         return redirect(url_for(".register"))

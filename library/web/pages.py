@@ -38,6 +38,8 @@ def library_error_page(exc):
 
 
 def http_error_page(exc):
+    if getattr(exc, "response", None) is not None:
+        return exc.response  # made for this error already (the throttled sign-in form)
     status = exc.code or 500
     if getattr(exc, "description", None) and status == 400 and "CSRF" in exc.description:
         message = _(
