@@ -42,6 +42,9 @@ class Config:
     # None means "SQLite file in the instance folder"; create_app fills it in.
     SQLALCHEMY_DATABASE_URI = normalize_database_url(os.environ.get("DATABASE_URL"))
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Seconds to wait for a new PostgreSQL connection before answering 503; without it
+    # a database host that drops packets holds a worker for minutes (database.py).
+    DATABASE_CONNECT_TIMEOUT = _int("DATABASE_CONNECT_TIMEOUT", 5)
 
     # Circulation rules (SPEC section 2)
     LOAN_LIMIT = _int("LOAN_LIMIT", 3)
@@ -65,6 +68,11 @@ class Config:
     RATELIMIT_STRATEGY = "sliding-window-counter"
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "library-login")
+
+    # Idempotency-Key: how long a key's response is kept, and after how long an
+    # unfinished claim (its worker died) may be taken over.
+    IDEMPOTENCY_HOURS = _int("IDEMPOTENCY_HOURS", 24)
+    IDEMPOTENCY_LEASE_SECONDS = _int("IDEMPOTENCY_LEASE_SECONDS", 120)
 
     # Request bodies larger than this are refused with 413.
     MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)

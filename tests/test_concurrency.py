@@ -149,8 +149,10 @@ class Client:
         self.token = token
         self.session = requests.Session()
 
-    def call(self, method, path, body=None, *, session=None):
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+    def call(self, method, path, body=None, headers=None, *, session=None):
+        headers = dict(headers or {})
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         response = (session or self.session).request(
             method, self.server.url + API + path, json=body, headers=headers, timeout=HTTP_TIMEOUT
         )
@@ -166,7 +168,7 @@ class Client:
         return reply.body
 
     def race(self, calls):
-        """Send every (method, path, body) at once; the replies, in order."""
+        """Send every (method, path, body[, headers]) at once; the replies, in order."""
         barrier = threading.Barrier(len(calls))
 
         def send(call):
@@ -430,3 +432,22 @@ def test_returns_racing_issues_to_the_same_readers(app, server, desk):
                 desk.ok("POST", f"/loans/{reply.body['id']}/return")
         assert all(desk.get_book(book)["copies_available"] == 5 for book in books)
     assert invariants(app) == []
+
+
+def test_the_same_idempotent_issue_sent_ten_times_at_once_lends_one_copy(app, server, desk):
+    book = desk.book(copies=5)
+    reader = desk.reader(1)
+    call = (*issue_call(book, reader), {"Idempotency-Key": "desk-7-scan-0042"})
+
+    replies = desk.race([call] * 10)
+
+    assert_sound(app, replies)
+    created = [r for r in replies if r.status == 201]
+    assert created, replies
+    assert {r.body["id"] for r in created} == {created[0].body["id"]}  # one loan, replayed
+    assert {r.outcome for r in replies} <= {(201, None), (409, "idempotency_in_progress")}
+    assert desk.loans()["total"] == 1
+    assert desk.get_book(book)["copies_available"] == 4
+    # Once the first has finished, every repeat gets its response
+    again = desk.call(*call)
+    assert again.status == 201 and again.body == created[0].body

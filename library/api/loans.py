@@ -4,8 +4,9 @@ from flask import url_for
 from flask_jwt_extended import current_user
 
 from .. import circulation
-from ..extensions import db
 from .base import Blueprint, now
+from .idempotency import DOC as IDEMPOTENCY_DOC
+from .idempotency import idempotent
 from .schemas import LoanIn, LoanOut, LoanQuery, page_of
 
 blp = Blueprint("loans", __name__, url_prefix="/api/v1/loans", description="Loans")
@@ -22,31 +23,32 @@ def list_loans(args):
 
 
 @blp.post("")
+@blp.authenticated
+@blp.doc(**IDEMPOTENCY_DOC)
+@idempotent
 @blp.arguments(LoanIn)
 @blp.response(201, LoanOut)
 @blp.problems(404, 409, 422)
-@blp.authenticated
 def create_loan(args):
     """Issue a book to a reader."""
     loan = circulation.issue_loan(
         args["book_id"], args["reader_id"], now=now(), actor_id=current_user.id
     )
-    db.session.commit()
     return loan, 201, {"Location": url_for(".get_loan", loan_id=loan.id)}
 
 
 @blp.post("/return")
+@blp.authenticated
+@blp.doc(**IDEMPOTENCY_DOC)
+@idempotent
 @blp.arguments(LoanIn)
 @blp.response(200, LoanOut)
 @blp.problems(409, 422)
-@blp.authenticated
 def return_book(args):
     """Return a book by `{book_id, reader_id}`."""
-    loan = circulation.return_book(
+    return circulation.return_book(
         args["book_id"], args["reader_id"], now=now(), actor_id=current_user.id
     )
-    db.session.commit()
-    return loan
 
 
 @blp.get("/<int:loan_id>")
@@ -59,22 +61,22 @@ def get_loan(loan_id):
 
 
 @blp.post("/<int:loan_id>/return")
-@blp.response(200, LoanOut)
-@blp.problems(404, 409)
 @blp.authenticated
+@blp.doc(**IDEMPOTENCY_DOC)
+@idempotent
+@blp.response(200, LoanOut)
+@blp.problems(404, 409, 422)
 def return_loan(loan_id):
     """Return the book of this loan."""
-    loan = circulation.return_loan(loan_id, now=now(), actor_id=current_user.id)
-    db.session.commit()
-    return loan
+    return circulation.return_loan(loan_id, now=now(), actor_id=current_user.id)
 
 
 @blp.post("/<int:loan_id>/renew")
-@blp.response(200, LoanOut)
-@blp.problems(404, 409)
 @blp.authenticated
+@blp.doc(**IDEMPOTENCY_DOC)
+@idempotent
+@blp.response(200, LoanOut)
+@blp.problems(404, 409, 422)
 def renew_loan(loan_id):
     """Extend a loan by another loan period."""
-    loan = circulation.renew_loan(loan_id, now=now(), actor_id=current_user.id)
-    db.session.commit()
-    return loan
+    return circulation.renew_loan(loan_id, now=now(), actor_id=current_user.id)

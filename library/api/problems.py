@@ -99,7 +99,10 @@ def library_problem(exc):
     db.session.rollback()
     status = status_of(exc)
     log.info("refused %s %s: %s (%s)", request.method, request.path, exc.code, exc.detail)
-    return problem(status, exc.code, exc.detail)
+    extra = {}
+    if status == 422:
+        extra["errors"] = [{"field": exc.field or "body", "message": exc.detail}]
+    return problem(status, exc.code, exc.detail, **extra)
 
 
 def http_problem(exc):

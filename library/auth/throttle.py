@@ -16,11 +16,15 @@ from ..extensions import limiter
 
 def _email_key():
     """The email being tried (JSON `email`, or the form's `email` / OAuth2 `username`)."""
-    data = request.get_json(silent=True) if request.is_json else request.form
+    try:
+        data = request.get_json(silent=True) if request.is_json else request.form
+    except RecursionError:  # absurdly nested JSON: the view answers 400
+        data = None
     email = ""
     if isinstance(data, dict):
         email = data.get("email") or data.get("username") or ""
-    return str(email).strip().lower()[:254]
+    # flask-limiter skips (and logs an error for) an empty key: no email is a key too.
+    return str(email).strip().lower()[:254] or "(no email)"
 
 
 def _failed(response):

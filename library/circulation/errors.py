@@ -172,3 +172,19 @@ class TelegramNotConfigured(ConflictError):
 class TelegramLinkNotFound(NotFoundError):
     code = "telegram_link_not_found"
     message = "Reader {reader_id} has no Telegram link code {code}."
+
+
+class IdempotencyKeyReused(InvalidError):
+    code = "idempotency_key_reused"
+    message = "This Idempotency-Key was already used for a different request."
+    field = "Idempotency-Key"
+
+
+class IdempotencyInProgress(ConflictError):
+    code = "idempotency_in_progress"
+    message = "A request with this Idempotency-Key is still running; retry in a moment."
+
+
+class InvalidIdempotencyKey(InvalidError):
+    message = "Idempotency-Key must be 1 to 255 visible ASCII characters."
+    field = "Idempotency-Key"

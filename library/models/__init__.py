@@ -1,6 +1,7 @@
 """The data model. Invariants are named database constraints, not checks in code."""
 
 from .book import Book
+from .idempotency import IdempotencyKey
 from .librarian import Librarian, RevokedToken
 from .loan import Loan
 from .notification import Notification, TelegramLink, TelegramPoll
@@ -9,6 +10,7 @@ from .types import utcnow
 
 __all__ = [
     "Book",
+    "IdempotencyKey",
     "Librarian",
     "Loan",
     "Notification",
