@@ -1,10 +1,13 @@
 """Librarian accounts and tokens: register, login, logout, me, librarians (SPEC 3)."""
 
+import json
 from datetime import timedelta
 
 import pytest
 from flask_jwt_extended import JWTManager, create_access_token, decode_token
 
+from library.extensions import db
+from library.models import Librarian
 from tests.conftest import PASSWORD, ApiClient
 from tests.helpers import assert_invalid, assert_problem, assert_utc, ids
 
@@ -345,3 +348,53 @@ def test_one_librarian_by_id(admin_api, librarian):
     assert r.json["email"] == librarian.email
     assert_problem(admin_api.get("/librarians/9999"), 404, "librarian_not_found")
     assert_problem(admin_api.get(f"/librarians/{2**64}"), 404, "librarian_not_found")
+
+
+def _b64(data):
+    import base64
+
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+def _claims_of(token):
+    import base64
+
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "NONE"])
+def test_unsigned_alg_none_token_is_401(app, librarian, alg):
+    claims = _claims_of(librarian.token)
+    for signature in ("", "AAAA"):
+        forged = f"{_b64({'alg': alg, 'typ': 'JWT'})}.{_b64(claims)}.{signature}"
+        assert_problem(as_token(app, forged).get("/auth/me"), 401, "unauthorized")
+
+
+def test_token_with_another_algorithm_is_401(app, librarian):
+    import jwt as pyjwt
+
+    claims = _claims_of(librarian.token)
+    forged = pyjwt.encode(claims, app.config["SECRET_KEY"], algorithm="HS512")
+    assert_problem(as_token(app, forged).get("/auth/me"), 401, "unauthorized")
+
+
+def test_token_of_a_deleted_librarian_is_401(app, make_librarian):
+    gone = make_librarian()
+    assert as_token(app, gone.token).get("/auth/me").status_code == 200
+    with app.app_context():
+        db.session.delete(db.session.get(Librarian, gone.id))
+        db.session.commit()
+    assert_problem(as_token(app, gone.token).get("/auth/me"), 401, "unauthorized")
+    assert_problem(as_token(app, gone.token).get("/books"), 401, "unauthorized")
+
+
+def test_deactivation_ends_the_pages_session_too(app, admin_api, librarian):
+    from tests.test_web import Desk
+
+    desk = Desk(app)
+    desk.sign_in(librarian.email)
+    assert desk.get("/books").status_code == 200
+    assert admin_api.post(f"/librarians/{librarian.id}/deactivate").status_code == 204
+    r = desk.get("/books")
+    assert r.status_code == 302 and r.headers["Location"].startswith("/login")
