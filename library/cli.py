@@ -47,11 +47,14 @@ class IsoTime(click.ParamType):
 @reminders_cli.command("run")
 @click.option("--now", type=IsoTime(), help="Act as if it were this time (default: now).")
 def reminders_run(now):
-    """Queue the due-soon reminders and overdue notices that are due (idempotent)."""
+    """Expire uncollected holds; queue the due reminders and notices (idempotent)."""
     from .notifications import run_reminders
 
-    due_soon, overdue = run_reminders(now=now)
-    click.echo(f"Queued {due_soon} due-soon reminder(s) and {overdue} overdue notice(s).")
+    report = run_reminders(now=now)
+    click.echo(
+        f"Queued {report.due_soon} due-soon reminder(s) and {report.overdue} overdue "
+        f"notice(s); expired {report.expired_holds} hold(s)."
+    )
 
 
 @notifications_cli.command("deliver")

@@ -103,8 +103,12 @@ def deliver_notifications():
 @shared_task(name="library.run_reminders")
 def run_reminders():
     """Queue the due-soon reminders and overdue notices that are due (idempotent)."""
-    due_soon, overdue = notifications.run_reminders()
-    return {"due_soon": due_soon, "overdue": overdue}
+    report = notifications.run_reminders()
+    return {
+        "due_soon": report.due_soon,
+        "overdue": report.overdue,
+        "expired_holds": report.expired_holds,
+    }
 
 
 @shared_task(name="library.poll_telegram")

@@ -258,10 +258,18 @@ def invariants(app):
                     """
                 SELECT 'book ' || b.id || ': available ' || b.copies_available
                        || ' != total ' || b.copies_total || ' - open ' || COUNT(l.id)
+                       || ' - ready holds ' || (SELECT COUNT(*) FROM hold h
+                                                 WHERE h.book_id = b.id AND h.status = 'ready')
                 FROM book b LEFT JOIN loan l ON l.book_id = b.id AND l.returned_at IS NULL
                 GROUP BY b.id, b.copies_available, b.copies_total
                 HAVING b.copies_available != b.copies_total - COUNT(l.id)
+                       - (SELECT COUNT(*) FROM hold h WHERE h.book_id = b.id AND h.status = 'ready')
                     OR b.copies_available < 0
+                UNION ALL
+                SELECT 'book ' || h.book_id || ': waiting holds while a copy is on the shelf'
+                FROM hold h JOIN book b ON b.id = h.book_id
+                WHERE h.status = 'waiting' AND b.copies_available > 0
+                GROUP BY h.book_id
                 UNION ALL
                 SELECT 'reader ' || r.id || ': counter ' || r.open_loans || ' != open '
                        || COUNT(l.id)

@@ -451,3 +451,76 @@ def test_the_same_idempotent_issue_sent_ten_times_at_once_lends_one_copy(app, se
     # Once the first has finished, every repeat gets its response
     again = desk.call(*call)
     assert again.status == 201 and again.body == created[0].body
+
+
+# ---- holds -----------------------------------------------------------------------
+
+
+def hold_call(book, reader):
+    return ("POST", "/holds", {"book_id": book["id"], "reader_id": reader["id"]})
+
+
+def test_twenty_readers_placing_holds_at_once_get_distinct_gap_free_places(app, server, desk):
+    book = desk.book(copies=1)
+    holder = desk.reader(0)
+    desk.ok("POST", "/loans", {"book_id": book["id"], "reader_id": holder["id"]}, 201)
+    readers = [desk.reader(n) for n in range(1, 21)]
+
+    replies = desk.race([hold_call(book, reader) for reader in readers])
+
+    assert_sound(app, replies)
+    assert [r.status for r in replies] == [201] * 20, replies
+    assert sorted(r.body["position"] for r in replies) == list(range(1, 21))
+    queue = desk.ok("GET", f"/holds?book_id={book['id']}&status=waiting&per_page=100")
+    assert [h["position"] for h in queue["items"]] == list(range(1, 21))
+    # Queue order is arrival order: each reply's place is where it stands now
+    assert {h["id"]: h["position"] for h in queue["items"]} == {
+        r.body["id"]: r.body["position"] for r in replies
+    }
+
+
+def test_a_return_racing_an_issue_to_someone_else_keeps_the_copy_for_the_hold(app, server, desk):
+    rounds = 8
+    for n in range(rounds):
+        book = desk.book(copies=1)
+        holder, waiting, stranger = (desk.reader(f"{n}-{who}") for who in "hws")
+        loan = desk.ok("POST", "/loans", {"book_id": book["id"], "reader_id": holder["id"]}, 201)
+        hold = desk.ok("POST", "/holds", {"book_id": book["id"], "reader_id": waiting["id"]}, 201)
+
+        replies = desk.race(
+            [("POST", f"/loans/{loan['id']}/return", None), issue_call(book, stranger)]
+        )
+
+        assert_sound(app, replies)
+        returned, issued = replies
+        assert returned.status == 200, returned
+        assert issued.outcome in {(409, "book_unavailable"), (409, "book_on_hold")}, issued
+        assert desk.ok("GET", f"/holds/{hold['id']}")["status"] == "ready"
+        assert desk.get_book(book)["copies_available"] == 0
+        # The waiting reader, and only they, can now take it
+        desk.ok("POST", "/loans", {"book_id": book["id"], "reader_id": waiting["id"]}, 201)
+        assert invariants(app) == []
+
+
+def test_a_storm_of_holds_returns_issues_and_cancels_keeps_the_invariant(app, server, desk):
+    book = desk.book(copies=2)
+    readers = [desk.reader(n) for n in range(12)]
+    loans = [
+        desk.ok("POST", "/loans", {"book_id": book["id"], "reader_id": r["id"]}, 201)
+        for r in readers[:2]
+    ]
+    holds = [
+        desk.ok("POST", "/holds", {"book_id": book["id"], "reader_id": r["id"]}, 201)
+        for r in readers[2:6]
+    ]
+    calls = [("POST", f"/loans/{loan['id']}/return", None) for loan in loans]
+    calls += [("POST", f"/holds/{h['id']}/cancel", None) for h in holds[:2]]
+    calls += [hold_call(book, r) for r in readers[6:10]]
+    calls += [issue_call(book, r) for r in readers[2:6] + readers[10:12]]
+
+    replies = desk.race(calls)
+
+    assert_sound(app, replies)
+    ready = desk.ok("GET", f"/holds?book_id={book['id']}&status=ready")["total"]
+    open_loans = desk.loans(book_id=book["id"], status="open")["total"]
+    assert desk.get_book(book)["copies_available"] + ready + open_loans == 2

@@ -7,6 +7,8 @@ from ..extensions import db
 from ..notifications import telegram
 from .base import Blueprint, now
 from .schemas import (
+    HoldOut,
+    HoldStatusQuery,
     LoanOut,
     LoanStatusQuery,
     ReaderIn,
@@ -97,6 +99,17 @@ def reader_loans(args, reader_id):
     return circulation.list_loans(now=now(), reader_id=reader_id, **args)
 
 
+@blp.get("/<int:reader_id>/holds")
+@blp.arguments(HoldStatusQuery, location="query")
+@blp.response(200, page_of(HoldOut))
+@blp.problems(404, 422)
+@blp.authenticated
+def reader_holds(args, reader_id):
+    """A reader's holds, oldest first (`status=active` for the ones still open)."""
+    circulation.get_reader(reader_id)
+    return circulation.list_holds(reader_id=reader_id, **args)
+
+
 @blp.post("/<int:reader_id>/telegram-link")
 @blp.response(201, TelegramLinkOut)
 @blp.problems(404, 409)
@@ -113,7 +126,7 @@ def create_telegram_link(reader_id):
     return body, 201, {"Location": location}
 
 
-@blp.get("/<int:reader_id>/telegram-link/<code>/qr.svg")
+@blp.get("/<int:reader_id>/telegram-link/<link_code:code>/qr.svg")
 @blp.response(
     200,
     {"type": "string"},

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import marshmallow as ma
 from marshmallow import EXCLUDE, fields, post_load, validate, validates_schema
 
+from ..circulation.holds import STATUSES as HOLD_STATUSES
 from ..circulation.loans import STATUSES
 from ..circulation.values import CARD_NUMBER_RE, MAX_ID, is_storable, parse_isbn
 from ..models import utcnow
@@ -20,6 +21,18 @@ class Schema(ma.Schema):
         # GET returned; they are ignored rather than refused.
         unknown = EXCLUDE
         ordered = True
+
+
+class Out(Schema):
+    """A response body: every field is always there (null only where `allow_none`).
+
+    The fields are marked required for the OpenAPI document alone (marshmallow checks
+    `required` on load, never on dump), so that a client, and the schemathesis test,
+    can count on them.
+    """
+
+    def on_bind_field(self, field_name, field_obj):
+        field_obj.required = True
 
 
 def _storable(text):
@@ -96,7 +109,7 @@ def Name(**kwargs):  # noqa: N802
 # ---- problems ---------------------------------------------------------------
 
 
-class FieldError(Schema):
+class FieldError(Out):
     field = fields.String()
     message = fields.String()
 
@@ -104,11 +117,13 @@ class FieldError(Schema):
 class Problem(Schema):
     """RFC 9457 problem details, with our stable `code`."""
 
-    type = fields.String(metadata={"example": "about:blank"})
-    title = fields.String(metadata={"example": "Conflict"})
-    status = fields.Integer(metadata={"example": 409})
-    detail = fields.String(metadata={"example": "Reader 7 already has 3 books on loan."})
-    code = fields.String(metadata={"example": "loan_limit_reached"})
+    type = fields.String(required=True, metadata={"example": "about:blank"})
+    title = fields.String(required=True, metadata={"example": "Conflict"})
+    status = fields.Integer(required=True, metadata={"example": 409})
+    detail = fields.String(
+        required=True, metadata={"example": "Reader 7 already has 3 books on loan."}
+    )
+    code = fields.String(required=True, metadata={"example": "loan_limit_reached"})
     errors = fields.List(fields.Nested(FieldError), metadata={"description": "422 only"})
 
 
@@ -131,7 +146,7 @@ def page_of(item_schema):
     if name not in _page_schemas:
         _page_schemas[name] = type(
             name,
-            (Schema,),
+            (Out,),
             {
                 "items": fields.List(fields.Nested(item_schema)),
                 "page": fields.Integer(),
@@ -171,13 +186,13 @@ class LoginIn(Schema):
         }
 
 
-class TokenOut(Schema):
+class TokenOut(Out):
     access_token = fields.String()
     token_type = fields.String(metadata={"example": "bearer"})
     expires_in = fields.Integer(metadata={"description": "seconds"})
 
 
-class LibrarianOut(Schema):
+class LibrarianOut(Out):
     id = fields.Integer()
     email = fields.String()
     name = fields.String()
@@ -217,7 +232,7 @@ class BookPatch(Schema):
     copies_total = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000))
 
 
-class BookOut(Schema):
+class BookOut(Out):
     id = fields.Integer()
     title = fields.String()
     author = fields.String()
@@ -275,7 +290,7 @@ class ReaderPatch(Schema):
     language = Text(validate=validate.OneOf(LANGUAGES))
 
 
-class ReaderOut(Schema):
+class ReaderOut(Out):
     id = fields.Integer()
     card_number = fields.String()
     name = fields.String()
@@ -303,20 +318,20 @@ class LoanIn(Schema):
     reader_id = Id(required=True)
 
 
-class LoanBook(Schema):
+class LoanBook(Out):
     id = fields.Integer()
     title = fields.String()
     author = fields.String()
     isbn = fields.String(allow_none=True)
 
 
-class LoanReader(Schema):
+class LoanReader(Out):
     id = fields.Integer()
     name = fields.String()
     email = fields.String()
 
 
-class LoanOut(Schema):
+class LoanOut(Out):
     id = fields.Integer()
     book_id = fields.Integer()
     reader_id = fields.Integer()
@@ -349,7 +364,7 @@ class Health(Schema):
     database = fields.String()
 
 
-class NotificationOut(Schema):
+class NotificationOut(Out):
     id = fields.Integer()
     channel = fields.String(metadata={"enum": ["email", "telegram"]})
     recipient = fields.String(metadata={"description": "the email address, or the chat id"})
@@ -365,7 +380,33 @@ class NotificationQuery(PageArgs):
     status = Text(validate=validate.OneOf(NOTIFICATION_STATUSES))
 
 
-class TelegramLinkOut(Schema):
+class TelegramLinkOut(Out):
     url = fields.String(metadata={"example": "https://t.me/library_bot?start=Zm9v"})
     code = fields.String()
     expires_at = fields.DateTime()
+
+
+class HoldOut(Out):
+    id = fields.Integer()
+    book_id = fields.Integer()
+    reader_id = fields.Integer()
+    book = fields.Nested(LoanBook)
+    reader = fields.Nested(LoanReader)
+    position = fields.Integer(
+        allow_none=True, metadata={"description": "place in the queue (1 = next), while waiting"}
+    )
+    status = fields.String(metadata={"enum": list(HOLD_STATUSES)})
+    placed_at = fields.DateTime()
+    ready_at = fields.DateTime(allow_none=True)
+    expires_at = fields.DateTime(
+        allow_none=True, metadata={"description": "pickup deadline of a ready hold"}
+    )
+
+
+class HoldStatusQuery(PageArgs):
+    status = Text(validate=validate.OneOf([*HOLD_STATUSES, "active"]))
+
+
+class HoldQuery(HoldStatusQuery):
+    reader_id = fields.Integer(validate=validate.Range(min=1))
+    book_id = fields.Integer(validate=validate.Range(min=1))

@@ -8,6 +8,14 @@ commit, and never look at a request. The caller's unit of work commits once.
 from .books import add_book, find_book_by_isbn, get_book, search_books, update_book, withdraw_book
 from .common import Page
 from .errors import ConflictError, InvalidError, LibraryError, NotFoundError
+from .holds import (
+    cancel_hold,
+    expire_holds,
+    get_hold,
+    hold_shelf,
+    list_holds,
+    place_hold,
+)
 from .loans import (
     STATUSES,
     get_loan,
@@ -35,14 +43,20 @@ __all__ = [
     "Page",
     "add_book",
     "add_reader",
+    "cancel_hold",
     "delete_reader",
+    "expire_holds",
     "find_book_by_isbn",
     "find_reader_by_card",
     "get_book",
+    "get_hold",
     "get_loan",
     "get_reader",
+    "hold_shelf",
     "issue_loan",
+    "list_holds",
     "list_loans",
+    "place_hold",
     "renew_loan",
     "return_book",
     "return_loan",

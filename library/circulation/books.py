@@ -105,6 +105,11 @@ def update_book(book_id, changes, *, now):
     book = get_book(book_id)
     if "copies_total" in changes:
         _set_copies_total(book, changes["copies_total"])
+        # New copies go to the readers waiting for them first.
+        from .holds import pass_on  # holds build on this module
+
+        pass_on(book.id, now=now)
+        db.session.refresh(book)
     if "isbn" in changes:
         _ensure_isbn_free(changes["isbn"], book_id=book.id)
     for field in EDITABLE:
@@ -158,3 +163,6 @@ def withdraw_book(book_id, *, now):
     if not withdrawn:
         get_book(book_id)
         raise BookOnLoan(book_id=book_id)
+    from .holds import cancel_holds_of_book  # holds build on this module
+
+    cancel_holds_of_book(book_id, now=now)

@@ -188,3 +188,37 @@ class IdempotencyInProgress(ConflictError):
 class InvalidIdempotencyKey(InvalidError):
     message = "Idempotency-Key must be 1 to 255 visible ASCII characters."
     field = "Idempotency-Key"
+
+
+class HoldNotFound(NotFoundError):
+    code = "hold_not_found"
+    message = "Hold {hold_id} does not exist."
+
+
+class CopyAvailable(ConflictError):
+    code = "copy_available"
+    message = "A copy of book {book_id} is on the shelf: issue it instead of placing a hold."
+    field = "book_id"
+
+
+class AlreadyOnHold(ConflictError):
+    code = "already_on_hold"
+    message = "Reader {reader_id} is already waiting for book {book_id}."
+    field = "book_id"
+
+
+class HoldLimitReached(ConflictError):
+    code = "hold_limit_reached"
+    message = "Reader {reader_id} already has {limit} holds, the most allowed."
+    field = "reader_id"
+
+
+class BookOnHold(ConflictError):
+    code = "book_on_hold"
+    message = "Every copy of book {book_id} is kept for readers who are waiting for it."
+    field = "book_id"
+
+
+class HoldNotActive(ConflictError):
+    code = "hold_not_active"
+    message = "Hold {hold_id} is {status}: only a waiting or ready hold can be cancelled."

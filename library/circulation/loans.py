@@ -7,7 +7,7 @@ invariants of SPEC section 2 hold under any number of concurrent requests:
 - the unique index `uq_loan_open_reader_book` refuses a second open loan.
 Only when an UPDATE matches nothing do we read, to say which rule refused.
 
-Row locks are always taken in one order, reader -> loan -> book, so two requests can
+Row locks are always taken in one order, reader -> loan -> book -> hold, so two requests can
 never wait on each other (PostgreSQL would abort one with a deadlock): an issue
 updates the reader, then the book, then inserts the loan; a return first locks the
 reader of the loan, then closes the loan, then puts the copy back.
@@ -25,12 +25,14 @@ from .common import paginate, setting, violated
 from .errors import (
     AlreadyBorrowed,
     AlreadyReturned,
+    BookOnHold,
     BookUnavailable,
     LoanLimitReached,
     LoanNotFound,
     NotBorrowed,
     RenewalLimitReached,
 )
+from .holds import fulfil_ready_hold, has_ready_holds, others_waiting, pass_on
 from .readers import get_reader
 from .values import valid_id
 
@@ -72,6 +74,8 @@ def _refuse_issue(book_id, reader_id, *, limit, reader_counted):
         raise AlreadyBorrowed(book_id=book_id, reader_id=reader_id)
     if not reader_counted:
         raise LoanLimitReached(reader_id=reader_id, limit=limit)
+    if has_ready_holds(book_id):
+        raise BookOnHold(book_id=book_id)
     raise BookUnavailable(book_id=book_id)
 
 
@@ -93,11 +97,15 @@ def issue_loan(book_id, reader_id, *, now, actor_id=None):
     copy_taken = (
         reader_counted
         and valid_id(book_id)
-        and _update(
-            update(Book)
-            .where(Book.id == book_id, Book.withdrawn_at.is_(None), Book.copies_available > 0)
-            .values(copies_available=Book.copies_available - 1)
-        ).rowcount
+        # The copy kept for this reader's ready hold, else one from the shelf.
+        and (
+            fulfil_ready_hold(book_id, reader_id, now=now)
+            or _update(
+                update(Book)
+                .where(Book.id == book_id, Book.withdrawn_at.is_(None), Book.copies_available > 0)
+                .values(copies_available=Book.copies_available - 1)
+            ).rowcount
+        )
     )
     if not copy_taken:
         _refuse_issue(book_id, reader_id, limit=limit, reader_counted=bool(reader_counted))
@@ -144,11 +152,7 @@ def _close(loan_filter, reader_id, *, now, actor_id):
     ).first()
     if row is None:
         return None
-    _update(
-        update(Book)
-        .where(Book.id == row.book_id)
-        .values(copies_available=Book.copies_available + 1)
-    )
+    pass_on(row.book_id, now=now, freed=1)  # to the first waiting hold, else the shelf
     _update(
         update(Reader).where(Reader.id == row.reader_id).values(open_loans=Reader.open_loans - 1)
     )
@@ -201,7 +205,12 @@ def renew_loan(loan_id, *, now, actor_id=None):
         valid_id(loan_id)
         and _update(
             update(Loan)
-            .where(Loan.id == loan_id, Loan.returned_at.is_(None), Loan.renewals < limit)
+            .where(
+                Loan.id == loan_id,
+                Loan.returned_at.is_(None),
+                Loan.renewals < limit,
+                ~others_waiting(Loan.book_id),
+            )
             .values(
                 due_at=now + timedelta(days=setting("LOAN_PERIOD_DAYS")),
                 renewals=Loan.renewals + 1,
@@ -213,7 +222,9 @@ def renew_loan(loan_id, *, now, actor_id=None):
     if not renewed:
         if loan.returned_at is not None:
             raise AlreadyReturned(loan_id=loan_id)
-        raise RenewalLimitReached(loan_id=loan_id, limit=limit)
+        if loan.renewals >= limit:
+            raise RenewalLimitReached(loan_id=loan_id, limit=limit)
+        raise BookOnHold(book_id=loan.book_id)
     return loan
 
 

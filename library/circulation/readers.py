@@ -157,3 +157,7 @@ def delete_reader(reader_id, *, now):
     if not deleted:
         get_reader(reader_id)
         raise ReaderHasLoans(reader_id=reader_id)
+    # Nobody will pick up what this reader waited for: the queue moves on.
+    from .holds import cancel_holds_of_reader  # holds build on this module
+
+    cancel_holds_of_reader(reader_id, now=now)

@@ -1,6 +1,7 @@
 """The data model. Invariants are named database constraints, not checks in code."""
 
 from .book import Book
+from .hold import Hold
 from .idempotency import IdempotencyKey
 from .librarian import Librarian, RevokedToken
 from .loan import Loan
@@ -10,6 +11,7 @@ from .types import utcnow
 
 __all__ = [
     "Book",
+    "Hold",
     "IdempotencyKey",
     "Librarian",
     "Loan",

@@ -55,8 +55,10 @@ class Notification(db.Model):
     language: Mapped[str] = mapped_column(String(8))
     loan_id: Mapped[int | None] = mapped_column(ForeignKey("loan.id"), index=True)
     reader_id: Mapped[int | None] = mapped_column(ForeignKey("reader.id"), index=True)
+    hold_id: Mapped[int | None] = mapped_column(ForeignKey("hold.id"), index=True)
     librarian_id: Mapped[int | None] = mapped_column(ForeignKey("librarian.id"), index=True)
-    # The loan's due date this reminder or notice is about, and the overdue period
+    # The loan's due date this reminder or notice is about (a hold's pickup deadline
+    # for "ready for pickup"), and the overdue period
     # (0 for the first notice, at due_at; n for the one at due_at + n * every).
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     period: Mapped[int | None] = mapped_column()

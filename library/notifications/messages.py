@@ -17,6 +17,7 @@ SUBJECTS = {
     "loan_issued": lazy_gettext("Borrowed: %(title)s"),
     "due_soon": lazy_gettext("Due soon: %(title)s"),
     "overdue": lazy_gettext("Overdue: %(title)s"),
+    "hold_ready": lazy_gettext("Ready for pickup: %(title)s"),
     "telegram_linked": lazy_gettext("Telegram linked to %(library)s"),
     "telegram_refused": lazy_gettext("This link has expired or was already used"),
 }

@@ -16,7 +16,7 @@ from ..circulation.errors import NotFailed, NotificationNotFound
 from ..circulation.values import valid_id
 from ..database import epoch_seconds
 from ..extensions import db
-from ..models import Book, Loan, Notification, Reader
+from ..models import Book, Hold, Loan, Notification, Reader, utcnow
 from ..models.notification import STATUSES
 from ..models.types import UTCDateTime
 from .messages import language_of, subject, subject_sql
@@ -93,27 +93,17 @@ def _insert_ignoring_duplicates(select_stmt, columns):
     return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
 
 
-def _queue_for_open_loans(kind, where, period, *, queued_at):
-    """Queue `kind` for every open loan matching `where`, once per key, set-wise.
+def _queue_set(kind, source, keys, where, *, queued_at):
+    """Queue `kind` to the reader of every `source` row (a loan or a hold) matching
+    `where`, on each of the reader's channels, once per key, set-wise.
 
-    One INSERT ... SELECT per channel: no loan, reader or book is loaded into Python,
-    so it costs the same for one loan at the desk and for every open loan at night.
+    One INSERT ... SELECT per channel: no loan, hold, reader or book is loaded into
+    Python, so it costs the same for one loan at the desk and for every open loan at
+    night. `keys` maps the entry's key columns (loan_id, hold_id, due_at, period) to
+    expressions over `source`.
     """
-    columns = [
-        "kind",
-        "channel",
-        "recipient",
-        "subject",
-        "language",
-        "loan_id",
-        "reader_id",
-        "due_at",
-        "period",
-        "status",
-        "attempts",
-        "next_attempt_at",
-        "created_at",
-    ]
+    base = ["kind", "channel", "recipient", "subject", "language", "reader_id"]
+    tail = ["status", "attempts", "next_attempt_at", "created_at"]
     at = literal(queued_at, UTCDateTime)
     added = 0
     for channel, recipient, has_channel in (
@@ -131,22 +121,39 @@ def _queue_for_open_loans(kind, where, period, *, queued_at):
                 recipient,
                 subject_sql(kind, Reader.language, Book.title),
                 Reader.language,
-                Loan.id,
-                Loan.reader_id,
-                Loan.due_at,
-                literal(None) if period is None else period,
+                source.reader_id,
+                *keys.values(),
                 literal("pending"),
                 literal(0),
                 at,
                 at,
             )
-            .select_from(Loan)
-            .join(Reader, Reader.id == Loan.reader_id)
-            .join(Book, Book.id == Loan.book_id)
-            .where(Loan.returned_at.is_(None), has_channel, where)
+            .select_from(source)
+            .join(Reader, Reader.id == source.reader_id)
+            .join(Book, Book.id == source.book_id)
+            .where(has_channel, where)
         )
-        added += _insert_ignoring_duplicates(rows, columns)
+        added += _insert_ignoring_duplicates(rows, [*base, *keys, *tail])
     return added
+
+
+def _queue_for_open_loans(kind, where, period, *, queued_at):
+    keys = {"loan_id": Loan.id, "due_at": Loan.due_at}
+    if period is not None:
+        keys["period"] = period
+    return _queue_set(
+        kind, Loan, keys, and_(Loan.returned_at.is_(None), where), queued_at=queued_at
+    )
+
+
+def queue_hold_ready(hold_ids, *, now):
+    """Tell each reader whose hold just became ready to pick the copy up by expires_at."""
+    if not hold_ids:
+        return 0
+    keys = {"hold_id": Hold.id, "due_at": Hold.expires_at}
+    # Due at once even when `reminders run --now` acts in the future.
+    queued_at = min(now, utcnow())
+    return _queue_set("hold_ready", Hold, keys, Hold.id.in_(hold_ids), queued_at=queued_at)
 
 
 def queue_reminders(*, now, queued_at=None):

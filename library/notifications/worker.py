@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..circulation.common import setting
 from ..extensions import db
-from ..models import Librarian, Loan, Notification, Reader, TelegramPoll, utcnow
+from ..models import Hold, Librarian, Loan, Notification, Reader, TelegramPoll, utcnow
 from .channels import DeliveryError, Mailer, TelegramBot
 from .messages import render_message
 from .outbox import queue_reminders
@@ -83,9 +83,11 @@ def _backoff(attempts):
     return timedelta(seconds=min(seconds, setting("NOTIFICATION_RETRY_MAX_SECONDS")))
 
 
-def _skip_reason(entry, loan):
-    """Why a reminder or notice must not be sent any more, or None."""
-    if entry.kind not in REMINDER_KINDS:
+def _skip_reason(entry, loan, hold):
+    """Why a reminder, notice or pickup call must not be sent any more, or None."""
+    if entry.kind == "hold_ready" and hold is not None:
+        return None if hold.status == "ready" else f"hold {hold.status} before delivery"
+    if entry.kind not in REMINDER_KINDS or loan is None:
         return None
     if loan.returned_at is not None:
         return "loan returned before delivery"
@@ -96,13 +98,16 @@ def _skip_reason(entry, loan):
 
 def _context(entry):
     loan = db.session.get(Loan, entry.loan_id) if entry.loan_id else None
-    reader = loan.reader if loan else None
+    hold = db.session.get(Hold, entry.hold_id) if entry.hold_id else None
+    source = loan or hold
+    reader = source.reader if source else None
     if reader is None and entry.reader_id:
         reader = db.session.get(Reader, entry.reader_id)
     librarian = db.session.get(Librarian, entry.librarian_id) if entry.librarian_id else None
     return {
         "loan": loan,
-        "book": loan.book if loan else None,
+        "hold": hold,
+        "book": source.book if source else None,
         "reader": reader,
         "librarian": librarian,
     }
@@ -131,7 +136,7 @@ def deliver_one(entry_id, *, now, mailer, bot, report):
     ids = f"id={entry_id} kind={entry.kind} channel={channel} attempt={attempts}"
     try:
         context = _context(entry)
-        reason = context["loan"] is not None and _skip_reason(entry, context["loan"])
+        reason = _skip_reason(entry, context["loan"], context["hold"])
         if reason:
             _finish(entry_id, attempts, status="skipped", last_error=reason)
             log.info("notification skipped %s loan=%s: %s", ids, entry.loan_id, reason)
@@ -235,11 +240,24 @@ def poll_telegram(*, now=None):
     return handled
 
 
+@dataclass(frozen=True)
+class ScheduleReport:
+    due_soon: int
+    overdue: int
+    expired_holds: int
+
+
 def run_reminders(*, now=None):
-    """Queue due reminders and notices and commit; returns (due_soon, overdue)."""
-    counts = queue_reminders(now=now or utcnow(), queued_at=utcnow())
+    """The schedule at `now`: expire ready holds past their pickup deadline (passing
+    their copies on), queue due reminders and notices; commit. Returns a ScheduleReport.
+    """
+    from ..circulation.holds import expire_holds
+
+    now = now or utcnow()
+    expired = expire_holds(now=now)
+    due_soon, overdue = queue_reminders(now=now, queued_at=utcnow())
     db.session.commit()
-    return counts
+    return ScheduleReport(due_soon, overdue, expired)
 
 
 def run_worker(*, interval=None, stop=None, install_signals=True):
