@@ -1,6 +1,6 @@
 """Engine set-up per dialect: what makes SQLite safe for many gunicorn workers."""
 
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from sqlalchemy import BigInteger, event
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -43,9 +43,25 @@ def configure_sqlite(engine, busy_timeout_ms=30_000):
         connection.exec_driver_sql("BEGIN IMMEDIATE" if wants_write_lock() else "BEGIN")
 
 
+def configure_postgresql(engine, connect_timeout):
+    """Give up on a new connection after `connect_timeout` seconds (then: 503).
+
+    libpq waits for ever by default: with the database host unreachable (packets
+    dropped, a server that accepts and never answers) every request would hold its
+    worker until gunicorn kills it. A `connect_timeout` in the URL's query wins.
+    """
+
+    @event.listens_for(engine, "do_connect")
+    def _on_do_connect(_dialect, _record, _cargs, cparams):
+        if connect_timeout:
+            cparams.setdefault("connect_timeout", connect_timeout)
+
+
 def configure_engine(engine):
     if engine.dialect.name == "sqlite":
         configure_sqlite(engine)
+    elif engine.dialect.name == "postgresql":
+        configure_postgresql(engine, current_app.config.get("DATABASE_CONNECT_TIMEOUT"))
 
 
 class epoch_seconds(FunctionElement):  # noqa: N801 - used like a SQL function
@@ -68,3 +84,13 @@ def _epoch_postgresql(element, compiler, **kw):
 def _epoch_sqlite(element, compiler, **kw):
     # UTCDateTime keeps UTC text on SQLite; strftime('%s') reads it as UTC.
     return f"CAST(strftime('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+# The catalog's search index is made by raw SQL in a migration (PostgreSQL: a GIN
+# expression index; SQLite: an FTS5 table kept in step by triggers): Alembic's
+# autogenerate must leave these objects, which no model describes, alone.
+SEARCH_INDEX_OBJECTS = ("book_fts", "ix_book_search_tsv")
+
+
+def include_in_autogenerate(name, _type, _parent_names):
+    return not (name or "").startswith(SEARCH_INDEX_OBJECTS)

@@ -10,6 +10,8 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
+from .database import include_in_autogenerate
+
 # Named constraints, so Alembic can alter them (batch mode on SQLite) and an
 # IntegrityError names the rule that was broken.
 NAMING_CONVENTION = {
@@ -26,7 +28,7 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(render_as_batch=True)
+migrate = Migrate(render_as_batch=True, include_name=include_in_autogenerate)
 jwt = JWTManager()
 csrf = CSRFProtect()
 babel = Babel()

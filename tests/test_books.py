@@ -481,3 +481,38 @@ def test_a_huge_page_number_within_63_bits_is_an_empty_page(api, make_book):
 )
 def test_bad_paging_is_422(api, query, field):
     assert_invalid(api.get(f"/books?{query}"), field)
+
+
+def test_word_search_is_answered_by_the_search_index(app, make_book):
+    """PostgreSQL's GIN full-text index or SQLite's FTS5 table, not a scan of every book."""
+    from sqlalchemy import select as sa_select
+    from sqlalchemy import text as sa_text
+
+    from library.circulation.books import _indexed_words_match
+    from library.extensions import db
+    from library.models import Book
+
+    make_book(title="Война и мир", author="Лев Толстой")
+    with app.app_context():
+        stmt = sa_select(Book.id).where(
+            Book.withdrawn_at.is_(None), _indexed_words_match(["вой", "мир"])
+        )
+        compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
+        if db.engine.dialect.name == "postgresql":
+            # A catalog big enough for the planner to prefer an index at all
+            db.session.execute(
+                sa_text(
+                    "INSERT INTO book (title, author, copies_total, copies_available, "
+                    "search_text, created_at, updated_at) SELECT 'Filler ' || i, 'A', 1, 1, "
+                    "' filler ' || i || ' a', now(), now() FROM generate_series(1, 5000) i"
+                )
+            )
+            db.session.execute(sa_text("ANALYZE book"))
+            plan = " ".join(db.session.execute(sa_text(f"EXPLAIN {compiled}")).scalars())
+            assert "ix_book_search_tsv" in plan, plan
+        else:
+            rows = db.session.execute(sa_text(f"EXPLAIN QUERY PLAN {compiled}")).all()
+            plan = " ".join(str(r[-1]) for r in rows)
+            assert "VIRTUAL TABLE INDEX" in plan and "book_fts" in plan, plan
+        assert db.session.execute(stmt).scalars().all() == [1]
+        db.session.rollback()  # the filler books too

@@ -10,6 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+from library.database import include_in_autogenerate
 from library.extensions import db
 from tests.conftest import ApiClient, invariants
 
@@ -180,7 +181,10 @@ def test_db_upgrade_creates_the_schema_in_a_fresh_sqlite_file(tmp_path):
         indexes = {i["name"] for t in ("book", "loan", "reader") for i in inspector.get_indexes(t)}
         assert {"uq_book_isbn_active", "uq_loan_open_reader_book"} <= indexes
         with engine.connect() as conn:
-            drift = compare_metadata(MigrationContext.configure(conn), db.metadata)
+            context = MigrationContext.configure(
+                conn, opts={"include_name": include_in_autogenerate}
+            )
+            drift = compare_metadata(context, db.metadata)
         assert drift == []  # the migrations build exactly what the models describe
     finally:
         engine.dispose()
