@@ -569,3 +569,27 @@ def test_no_polling_when_a_webhook_is_set(app, bot_api):
     with app.app_context():
         assert notifications.poll_telegram() == 0
     assert bot_api.calls == []
+
+
+def test_codes_no_database_can_store_link_nothing(app, api, client, telegram_reader, bot_api):
+    import json
+
+    for text in ("/start ab\x00c", "/start \ud800x"):
+        r = client.post(
+            "/telegram/webhook",
+            data=json.dumps(bot_api.start_update(7070, text)),  # escapes what UTF-8 cannot hold
+            content_type="application/json",
+            headers={"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET},
+        )
+        assert r.status_code in (200, 400), r.data  # never a 500
+    assert api.get(f"/readers/{telegram_reader['id']}").json["telegram_chat_id"] is None
+
+
+def test_qr_code_needs_the_bot_name_still_set(app, api, telegram_reader):
+    r = new_link(api, telegram_reader)
+    app.config["TELEGRAM_BOT_NAME"] = None
+    assert_problem(
+        api.client.get(r.headers["Location"], headers={"Authorization": f"Bearer {api.token}"}),
+        409,
+        "telegram_not_configured",
+    )

@@ -6,6 +6,7 @@ import json
 from flask_jwt_extended import current_user, jwt_required
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
+from werkzeug.routing import BaseConverter
 
 from ..circulation.errors import AdminOnly
 from ..models import utcnow
@@ -20,7 +21,39 @@ DESCRIPTIONS = {
     403: "Not allowed for this account",
     404: "Not found",
     409: "A circulation rule refused it; `code` says which",
+    413: "The request body is too large",
     422: "Invalid fields; `errors` lists them",
+    429: "Too many failed attempts; `Retry-After` says when to try again",
+    503: "The database is unreachable for a moment; `Retry-After` says when to try again",
+}
+
+# Problems any operation can give, or any that reads arguments from a place; documented
+# by the blueprint itself, so that no view can forget them.
+EVERY_OPERATION = (503,)
+WITH_PATH_ARGUMENTS = (404,)  # `/books/abc`: the route's converter does not match
+BODY_LOCATIONS = ("json", "form", "json_or_form", "files")
+ARGUMENT_PROBLEMS = {
+    **dict.fromkeys(BODY_LOCATIONS, (400, 413, 422)),
+    "query": (422,),
+    "headers": (422,),
+    "cookies": (422,),
+}
+
+
+class LinkCodeConverter(BaseConverter):
+    """A Telegram link code in a path: what `secrets.token_urlsafe` makes and Telegram's
+    start parameter allows. Anything else (a NUL, which PostgreSQL cannot even compare)
+    is an unknown address, 404, and never reaches the database."""
+
+    regex = "[A-Za-z0-9_-]{1,64}"
+
+
+# Path converters of the API: name -> (converter, schema of the parameter in the document).
+CONVERTERS = {
+    "link_code": (
+        LinkCodeConverter,
+        {"type": "string", "pattern": f"^{LinkCodeConverter.regex}$", "maxLength": 64},
+    ),
 }
 
 
@@ -46,11 +79,33 @@ class Blueprint(SmorestBlueprint):
         "json_or_form": "application/json",
     }
 
-    def problems(self, *statuses):
-        """Document the problem responses an operation can give."""
+    def route(self, rule, **options):
+        """Register a view, documenting the problems every operation (on this rule) can give."""
+        register = super().route(rule, **options)
+        statuses = EVERY_OPERATION + (WITH_PATH_ARGUMENTS if "<" in rule else ())
 
         def decorator(fn):
-            for status in statuses:
+            return register(self.problems(*statuses)(fn))
+
+        return decorator
+
+    def arguments(self, schema, *, location="json", **kwargs):
+        """Parse arguments; document what unreadable or invalid ones get (400, 413, 422)."""
+        parse = super().arguments(schema, location=location, **kwargs)
+
+        def decorator(fn):
+            return self.problems(*ARGUMENT_PROBLEMS.get(location, (422,)))(parse(fn))
+
+        return decorator
+
+    def problems(self, *statuses):
+        """Document the problem responses an operation can give (once each)."""
+
+        def decorator(fn):
+            documented = getattr(fn, "_apidoc", {}).get("response", {}).get("responses", {})
+            for status in dict.fromkeys(statuses):
+                if status in documented:
+                    continue
                 fn = self.alt_response(
                     status,
                     schema=Problem,

@@ -48,9 +48,10 @@ def get_hold(hold_id):
 
 @blp.post("/<int:hold_id>/cancel")
 @blp.authenticated
+@blp.doc(**IDEMPOTENCY_DOC)
 @idempotent
 @blp.response(200, HoldOut)
-@blp.problems(404, 409)
+@blp.problems(404, 409, 422)
 def cancel_hold(hold_id):
     """Cancel a waiting or ready hold; a ready hold's copy goes to the next in line."""
     return circulation.cancel_hold(hold_id, now=now())

@@ -45,7 +45,7 @@ DOC = {
             "in": "header",
             "name": HEADER,
             "required": False,
-            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
             "description": "Makes a retry safe: a repeat with the same key within 24 hours "
             "gets the first response again and changes nothing.",
         }

@@ -133,7 +133,7 @@ def create_telegram_link(reader_id):
     description="The QR code of the link (SVG)",
     content_type="image/svg+xml",
 )
-@blp.problems(404)
+@blp.problems(404, 409)
 @blp.authenticated
 def telegram_link_qr(reader_id, code):
     """The QR code of a reader's Telegram link, as SVG, to show or print."""

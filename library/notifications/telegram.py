@@ -19,13 +19,18 @@ from sqlalchemy import select, update
 from ..circulation.common import setting
 from ..circulation.errors import TelegramLinkNotFound, TelegramNotConfigured
 from ..circulation.readers import get_reader
+from ..circulation.values import is_storable
 from ..extensions import db
 from ..models import Reader, TelegramLink
 from .outbox import queue_telegram_reply
 
 
 def link_url(code):
-    return f"https://t.me/{quote(setting('TELEGRAM_BOT_NAME'))}?start={code}"
+    """The t.me link of `code`. Raises TelegramNotConfigured without a bot name."""
+    bot = setting("TELEGRAM_BOT_NAME")
+    if not bot:
+        raise TelegramNotConfigured()
+    return f"https://t.me/{quote(bot)}?start={code}"
 
 
 def create_link(reader_id, *, now):
@@ -94,6 +99,7 @@ def link_chat(chat_id, code, *, now):
     reader_id = (
         code
         and len(code) <= 64
+        and is_storable(code)
         and db.session.execute(
             update(TelegramLink)
             .where(
@@ -132,6 +138,7 @@ def link_chat(chat_id, code, *, now):
 def _already_linked(code, chat_id):
     return bool(
         code
+        and is_storable(code)
         and db.session.scalar(
             select(TelegramLink.code).where(
                 TelegramLink.code == code, TelegramLink.chat_id == chat_id
