@@ -1,4 +1,4 @@
-"""Books: live search, paging, add, edit, withdraw."""
+"""Books: live search, paging, add, edit, withdraw; a book's page with its queue."""
 
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -48,7 +48,8 @@ def new_book():
 def book_detail(book_id):
     book = circulation.get_book(book_id)
     loans = circulation.list_loans(now=utcnow(), book_id=book.id, per_page=50)
-    return render("books/detail.html", book=book, loans=loans, now=utcnow())
+    queue = circulation.list_holds(book_id=book.id, status="active", per_page=100)
+    return render("books/detail.html", book=book, loans=loans, queue=queue, now=utcnow())
 
 
 @bp.route("/books/<int:book_id>/edit", methods=["GET", "POST"])

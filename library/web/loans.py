@@ -84,5 +84,6 @@ def _row_message(exc):
         "renewal_limit_reached": lambda: _(
             "Renewed %(limit)s times already, the most allowed.", limit=exc.params.get("limit")
         ),
+        "book_on_hold": lambda: _("Readers are waiting for this book: it cannot be renewed."),
     }
     return messages.get(exc.code, lambda: exc.detail)()

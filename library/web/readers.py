@@ -1,5 +1,5 @@
-"""Readers: search, add, edit, delete; a reader's page with the issue box and the
-Telegram link."""
+"""Readers: search, add, edit, delete; a reader's page with the issue box (and a hold
+when no copy is left), the reader's holds and the Telegram link."""
 
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
 from flask_babel import format_date
@@ -15,6 +15,7 @@ from ..models import utcnow
 from ..notifications import telegram
 from . import bp
 from .forms import IssueForm, ReaderForm
+from .holds import hold_message
 from .render import is_htmx, render
 from .session import login_required
 from .util import field_error, form_status, page_args
@@ -177,7 +178,11 @@ def issue(reader_id):
     except LibraryError as exc:
         db.session.rollback()
         form.q.errors = [_issue_message(exc)]
-        return _reader_page(circulation.get_reader(reader_id), form, status=status_of(exc))
+        # No copy to issue: the reader can join the book's queue instead.
+        offer = book_id if exc.code in ("book_unavailable", "book_on_hold") else None
+        return _reader_page(
+            circulation.get_reader(reader_id), form, status=status_of(exc), hold_book_id=offer
+        )
     message = _(
         "Issued “%(title)s”, due %(due)s.", title=loan.book.title, due=format_date(loan.due_at)
     )
@@ -185,6 +190,36 @@ def issue(reader_id):
         flash(message, "success")
         return redirect(url_for(".reader_detail", reader_id=reader_id))
     return _reader_page(circulation.get_reader(reader_id), IssueForm(formdata=None), notice=message)
+
+
+@bp.post("/readers/<int:reader_id>/holds")
+@login_required
+def place_hold(reader_id):
+    """Put the reader in the queue of the book the issue box could not issue."""
+    reader = circulation.get_reader(reader_id)
+    form = IssueForm()
+    form.validate()
+    if form.book_id.data is None:
+        form.q.errors = [_("Choose the book to place a hold on.")]
+        return _reader_page(reader, form, status=422)
+    try:
+        hold = circulation.place_hold(
+            form.book_id.data, reader.id, now=utcnow(), actor_id=current_user.id
+        )
+        db.session.commit()
+    except LibraryError as exc:
+        db.session.rollback()
+        form.q.errors = [hold_message(exc)]
+        return _reader_page(circulation.get_reader(reader_id), form, status=status_of(exc))
+    message = _(
+        "Placed a hold on “%(title)s”: number %(position)s in the queue.",
+        title=hold.book.title,
+        position=hold.position,
+    )
+    if not is_htmx():
+        flash(message, "success")
+        return redirect(url_for(".reader_detail", reader_id=reader_id))
+    return _reader_page(reader, IssueForm(formdata=None), notice=message)
 
 
 def _reader_page(
@@ -196,10 +231,12 @@ def _reader_page(
     block="circulation",
     telegram_link=None,
     telegram_error=None,
+    hold_book_id=None,
 ):
     now = utcnow()
     open_loans = circulation.list_loans(now=now, reader_id=reader.id, status="open", per_page=100)
     history = circulation.list_loans(now=now, reader_id=reader.id, status="returned", per_page=50)
+    holds = circulation.list_holds(reader_id=reader.id, status="active", per_page=100).items
     return render(
         "readers/detail.html",
         block=block,
@@ -208,6 +245,9 @@ def _reader_page(
         form=form or IssueForm(formdata=None),
         open_loans=open_loans,
         history=history,
+        holds=holds,
+        ended_holds=_ended_holds(reader.id),
+        hold_book_id=hold_book_id,
         matches=matches,
         notice=notice,
         telegram_link=telegram_link,
@@ -215,6 +255,24 @@ def _reader_page(
         telegram_error=telegram_error,
         now=now,
     )
+
+
+def _ended_holds(reader_id, count=10):
+    """The reader's latest holds that ended (fulfilled, cancelled, expired), newest first.
+
+    Holds come oldest first, so the latest are on the last page (and the one before,
+    when the last is short).
+    """
+    per_page = 50
+    first = circulation.list_holds(reader_id=reader_id, per_page=per_page)
+    items = first.items
+    last = max(1, -(-first.total // per_page))
+    if last > 1:
+        items = [
+            *circulation.list_holds(reader_id=reader_id, page=last - 1, per_page=per_page).items,
+            *circulation.list_holds(reader_id=reader_id, page=last, per_page=per_page).items,
+        ]
+    return [h for h in reversed(items) if h.status not in ("waiting", "ready")][:count]
 
 
 def _issue_message(exc):
@@ -225,6 +283,9 @@ def _issue_message(exc):
             limit=exc.params.get("limit"),
         ),
         "book_unavailable": lambda: _("No copy of this book is on the shelf."),
+        "book_on_hold": lambda: _(
+            "Every copy of this book is kept for readers who are waiting for it."
+        ),
         "already_borrowed": lambda: _("This reader already has this book on loan."),
         "book_not_found": lambda: _("That book is not in the catalog."),
     }
