@@ -3,6 +3,7 @@
 (`db` comes from Flask-Migrate.)
 """
 
+import sys
 from datetime import UTC, datetime
 
 import click
@@ -19,6 +20,7 @@ def register_cli(app):
     app.cli.add_command(demo_cli)
     app.cli.add_command(reminders_cli)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(books_cli)
 
 
 # AppGroup: each command runs in the app context however it is invoked (`flask ...`,
@@ -27,6 +29,7 @@ librarian_cli = AppGroup("librarian", help="Manage librarian accounts.")
 demo_cli = AppGroup("demo", help="Sample data for trying the app.")
 reminders_cli = AppGroup("reminders", help="The reminder schedule.")
 notifications_cli = AppGroup("notifications", help="Deliver the notification outbox.")
+books_cli = AppGroup("books", help="Move the catalog in and out as CSV.")
 
 
 class IsoTime(click.ParamType):
@@ -141,3 +144,51 @@ def seed(email, password):
         raise click.ClickException(exc.detail) from exc
     db.session.commit()
     click.echo(summary)
+
+
+@books_cli.command("import")
+@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+def books_import(file):
+    """Add the books of a CSV FILE (header: title, author, isbn, year, description,
+    copies_total; any common delimiter). Rejected rows are listed with their line
+    number and reason; the others are imported. Exit status 1 if any row was rejected.
+    """
+    from .circulation.catalog import import_books, read_rows
+    from .models import utcnow
+
+    total = _count_lines(file)
+    try:
+        rows = read_rows(file)
+        with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
+            report = import_books(rows, now=utcnow(), progress=bar.update)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line, reason in report.rejected:
+        click.echo(f"line {line}: {reason}", err=True)
+    click.echo(f"Imported {report.imported} book(s); rejected {len(report.rejected)} row(s).")
+    if report.rejected:
+        raise SystemExit(1)
+
+
+def _count_lines(file):
+    if not file.seekable():
+        return None
+    count = sum(1 for _ in file) - 1
+    file.seek(0)
+    return max(count, 0)
+
+
+@books_cli.command("export")
+@click.option(
+    "--output",
+    "-o",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    help="Write to this file (default: standard output).",
+)
+def books_export(output):
+    """Write the catalog (withdrawn books left out) as CSV."""
+    from .circulation.catalog import export_books
+
+    count = export_books(output)
+    click.echo(f"Exported {count} book(s).", err=True)

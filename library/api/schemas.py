@@ -215,6 +215,17 @@ class BookIn(Schema):
     )
 
 
+class BookRow(BookIn):
+    """A row of `books import`: text cells, where an empty cell means "not given"."""
+
+    year = fields.Integer(allow_none=True, load_default=None, validate=_year_in_range)
+    copies_total = fields.Integer(load_default=1, validate=validate.Range(min=0, max=10_000))
+
+    @ma.pre_load
+    def _empty_cells(self, data, **_kwargs):
+        return {k: v for k, v in data.items() if k and v is not None and str(v).strip() != ""}
+
+
 class BookPut(BookIn):
     """A full replacement: fields left out are emptied, and the copy count is required."""
 

@@ -1,0 +1,146 @@
+"""Moving the catalog in and out as CSV: `books import` and `books export`.
+
+Import is set-wise: rows are validated by the API's own schema, then inserted a batch
+at a time (one INSERT per batch, one ISBN lookup per batch) and committed per batch, so
+a bad row is reported (line and reason) and never stops the good ones. The search
+index follows by itself (migration 0005).
+"""
+
+import csv
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import Book
+from .values import search_text
+
+COLUMNS = ("title", "author", "isbn", "year", "description", "copies_total")
+EXPORT_COLUMNS = ("id", *COLUMNS, "copies_available")
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    rejected: list = field(default_factory=list)  # (line number, reason)
+
+
+def read_rows(stream):
+    """(line number, row dict) of a CSV file whose first row names the columns.
+
+    The dialect (comma, semicolon, tab...) is sniffed from the start of the file.
+    """
+    sample = stream.read(64 * 1024)
+    stream.seek(0)
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(stream, dialect=dialect)
+    missing = {"title", "author"} - {
+        (name or "").strip().lower() for name in reader.fieldnames or ()
+    }
+    if missing:
+        raise ValueError(
+            f"the header row must name the columns {', '.join(COLUMNS)}; "
+            f"missing: {', '.join(sorted(missing))}"
+        )
+    for row in reader:
+        yield reader.line_num, {(k or "").strip().lower(): v for k, v in row.items()}
+
+
+def _reasons(errors):
+    return "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in errors.items())
+
+
+def import_books(rows, *, now, batch_size=1000, progress=None):
+    """Add the books of `rows` ((line, dict) pairs); returns an ImportReport.
+
+    Commits each batch. `progress(n)` is told how many rows were handled.
+    """
+    from ..api.schemas import BookRow
+
+    schema = BookRow()
+    report = ImportReport()
+    batch = []
+    for line, row in rows:
+        errors = schema.validate(row)
+        if errors:
+            report.rejected.append((line, _reasons(errors)))
+        else:
+            batch.append((line, schema.load(row)))
+        if len(batch) >= batch_size:
+            _insert_batch(batch, report, now)
+            batch = []
+        if progress:
+            progress(1)
+    if batch:
+        _insert_batch(batch, report, now)
+    return report
+
+
+def _values(book, now):
+    return {
+        **book,
+        "copies_available": book["copies_total"],
+        "search_text": search_text(book["title"], book["author"]),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _insert_batch(batch, report, now):
+    isbns = [b["isbn"] for _, b in batch if b.get("isbn")]
+    taken = (
+        set(
+            db.session.scalars(
+                select(Book.isbn).where(Book.isbn.in_(isbns), Book.withdrawn_at.is_(None))
+            )
+        )
+        if isbns
+        else set()
+    )
+    good = []
+    for line, book in batch:
+        isbn = book.get("isbn")
+        if isbn and isbn in taken:
+            report.rejected.append((line, f"isbn: {isbn} is already in the catalog"))
+            continue
+        if isbn:
+            taken.add(isbn)  # a second row of the file with the same ISBN
+        good.append((line, _values(book, now)))
+    if not good:
+        return
+    try:
+        db.session.execute(insert(Book), [values for _, values in good])
+        db.session.commit()
+        report.imported += len(good)
+    except IntegrityError:
+        # Someone added one of these ISBNs meanwhile: row by row, to say which.
+        db.session.rollback()
+        for line, values in good:
+            try:
+                with db.session.begin_nested():
+                    db.session.execute(insert(Book), [values])
+                report.imported += 1
+            except IntegrityError:
+                report.rejected.append((line, f"isbn: {values['isbn']} is already in the catalog"))
+        db.session.commit()
+
+
+def export_books(out, *, chunk=1000):
+    """Write every catalog book (not withdrawn) to `out` as CSV; returns how many."""
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    count = 0
+    rows = db.session.execute(
+        select(*(getattr(Book, c) for c in EXPORT_COLUMNS))
+        .where(Book.withdrawn_at.is_(None))
+        .order_by(Book.id)
+        .execution_options(yield_per=chunk)
+    )
+    for row in rows:
+        writer.writerow(["" if v is None else v for v in row])
+        count += 1
+    return count

@@ -1,0 +1,100 @@
+"""`books import` and `books export`: the catalog as CSV, bad rows reported by line."""
+
+import csv
+import io
+
+import pytest
+
+
+def write(tmp_path, text, name="books.csv"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+CSV = """title,author,isbn,year,description,copies_total
+Война и мир,Лев Толстой,978-5-389-06256-6,1869,,3
+Emma,Jane Austen,,1815,"A novel, with commas",
+,Nobody,,,,1
+Bad ISBN,Someone,978-0-00-000000-1,,,1
+Far future,Someone,,3000,,1
+Negative,Someone,,,,-1
+Dup in file,Someone,9785389062566,,,1
+Fine again,Anne,,,,2
+"""
+
+
+def test_import_adds_good_rows_and_reports_bad_ones_by_line(app, runner, api, tmp_path):
+    result = runner.invoke(args=["books", "import", write(tmp_path, CSV)])
+    assert result.exit_code == 1, result.output
+    assert "Imported 3 book(s); rejected 5 row(s)." in result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("line ")]
+    assert [line.split(":")[0] for line in lines] == [
+        "line 4",
+        "line 5",
+        "line 6",
+        "line 7",
+        "line 8",
+    ]
+    assert "title" in lines[0] and "isbn" in lines[1] and "year" in lines[2]
+    assert "copies_total" in lines[3] and "already in the catalog" in lines[4]
+    page = api.get("/books", query_string={"q": "вой"}).json
+    [book] = page["items"]
+    assert book["isbn"] == "9785389062566" and book["copies_total"] == 3
+    assert book["copies_available"] == 3 and book["year"] == 1869
+    emma = api.get("/books", query_string={"q": "emma"}).json["items"][0]
+    assert emma["copies_total"] == 1 and emma["description"] == "A novel, with commas"
+    assert api.get("/books").json["total"] == 3
+
+
+def test_import_refuses_an_isbn_already_in_the_catalog(app, runner, make_book, tmp_path):
+    make_book(isbn="9785389062566")
+    text = "title;author;isbn\nWar and Peace;Tolstoy;9785389062566\nOther;A;\n"
+    result = runner.invoke(args=["books", "import", write(tmp_path, text)])
+    assert result.exit_code == 1
+    assert "line 2: isbn: 9785389062566 is already in the catalog" in result.output
+    assert "Imported 1 book(s)" in result.output  # semicolons sniffed, the other row in
+
+
+def test_import_without_the_header_is_refused_and_adds_nothing(app, runner, api, tmp_path):
+    result = runner.invoke(args=["books", "import", write(tmp_path, "Emma,Austen\n")])
+    assert result.exit_code == 1 and "header row" in result.output
+    assert api.get("/books").json["total"] == 0
+
+
+def test_import_of_a_clean_file_exits_zero(app, runner, tmp_path):
+    rows = "\n".join(f"Book {i},Author {i},,,,1" for i in range(2500))
+    result = runner.invoke(
+        args=[
+            "books",
+            "import",
+            write(tmp_path, "title,author,isbn,year,description,copies_total\n" + rows),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Imported 2500 book(s); rejected 0 row(s)." in result.output
+
+
+def test_export_writes_the_catalog_and_leaves_withdrawn_books_out(app, runner, api, make_book):
+    keep = make_book(title="Kept, with a comma", isbn="9785389062566", year=1869)
+    gone = make_book(title="Gone")
+    api.delete(f"/books/{gone['id']}")
+    result = runner.invoke(args=["books", "export"])
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["title"] for r in rows] == ["Kept, with a comma"]
+    assert rows[0]["isbn"] == "9785389062566" and rows[0]["id"] == str(keep["id"])
+
+
+@pytest.mark.parametrize("n", [3])
+def test_export_then_import_round_trips(app, runner, api, make_book, tmp_path, n):
+    for i in range(n):
+        make_book(title=f"Title {i}", author="Ü Ñ Author", year=1900 + i)
+    path = tmp_path / "out.csv"
+    assert runner.invoke(args=["books", "export", "-o", str(path)]).exit_code == 0
+    for book in api.get("/books").json["items"]:
+        api.delete(f"/books/{book['id']}")
+    result = runner.invoke(args=["books", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    titles = sorted(b["title"] for b in api.get("/books").json["items"])
+    assert titles == [f"Title {i}" for i in range(n)]
