@@ -14,6 +14,7 @@ import time
 import uuid
 
 from flask import g, request
+from sqlalchemy import inspect
 
 CSP = "; ".join(
     [
@@ -74,6 +75,11 @@ def _librarian_id():
         user = get_current_user()
     except RuntimeError:  # no token was checked on this request
         return None
+    # From the identity map, not the row: after a rollback the instance is expired, and
+    # reloading it would ask the database again (gone, if that is why we rolled back).
+    state = inspect(user, raiseerr=False) if user is not None else None
+    if state is not None and state.identity:
+        return state.identity[0]
     return getattr(user, "id", None)
 
 
