@@ -524,3 +524,19 @@ def test_a_storm_of_holds_returns_issues_and_cancels_keeps_the_invariant(app, se
     ready = desk.ok("GET", f"/holds?book_id={book['id']}&status=ready")["total"]
     open_loans = desk.loans(book_id=book["id"], status="open")["total"]
     assert desk.get_book(book)["copies_available"] + ready + open_loans == 2
+
+
+def test_first_registrations_at_once_make_exactly_one_admin(app, server):
+    client = Client(server)
+    calls = [
+        ("POST", "/auth/register", {"email": f"first{n}@library.test", "password": "long enough"})
+        for n in range(8)
+    ]
+
+    replies = client.race(calls)
+
+    assert [r for r in replies if r.status >= 500] == []
+    created = [r for r in replies if r.status == 201]
+    assert len(created) == 1, replies  # the rest: registration closed
+    assert created[0].body["is_admin"] is True
+    assert {r.code for r in replies if r.status != 201} == {"registration_closed"}

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_jwt_extended import create_access_token
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..circulation.common import paginate
@@ -21,9 +21,22 @@ from ..models import Librarian, RevokedToken
 from ..notifications.outbox import queue_welcome
 from .passwords import hash_password, verify_password
 
+REGISTRATION_LOCK = 0x4C49_4252  # an advisory lock key of our own ("LIBR")
+
 
 def any_librarian():
     return db.session.scalar(select(exists().where(Librarian.id.is_not(None))))
+
+
+def _serialize_registrations():
+    """One registration at a time decides who is first (and so the admin).
+
+    Two sign-ups on an empty database could otherwise both see no librarian and both
+    become admin. PostgreSQL: a transaction-scoped advisory lock; SQLite: the write
+    lock that BEGIN IMMEDIATE already holds.
+    """
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(REGISTRATION_LOCK)))
 
 
 def register_librarian(*, email, password, name=None, actor=None, now):
@@ -32,6 +45,7 @@ def register_librarian(*, email, password, name=None, actor=None, now):
     Allowed to anyone while no librarian exists or REGISTRATION_OPEN is set; otherwise
     only to an admin (`actor`). Raises RegistrationClosed, EmailTaken.
     """
+    _serialize_registrations()
     first = not any_librarian()
     allowed = first or current_app.config["REGISTRATION_OPEN"] or (actor and actor.is_admin)
     if not allowed:
