@@ -2,7 +2,7 @@
 
 from http import HTTPStatus
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_babel import gettext as _
 
 from ..api.problems import status_of
@@ -56,6 +56,10 @@ def http_error_page(exc):
 
 def unavailable_page(exc):
     current_app.logger.error("database unavailable on %s %s: %s", request.method, request.path, exc)
+    # Render as signed out: looking the librarian up (or reloading them after the
+    # rollback) would ask the absent database again, and wait its connect timeout again.
+    g.web_librarian = None
+    g.pop("web_token", None)  # nor make them a fresh token (session._refresh_token)
     response = error_page(503, MESSAGES[503]())
     response.headers["Retry-After"] = "5"
     return response
