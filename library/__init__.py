@@ -9,6 +9,7 @@ from flask import Flask
 from config import DEFAULT_SECRET_KEY, Config
 
 from .extensions import babel, csrf, db, jwt, limiter, migrate
+from .i18n import select_locale, select_timezone
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +43,7 @@ def create_app(config_class=Config, **overrides):
         from werkzeug.middleware.proxy_fix import ProxyFix
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])
-    babel.init_app(app, locale_selector=_select_locale)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     with app.app_context():
         from .database import configure_engine
 
@@ -87,12 +88,6 @@ def _check_config(app):
                 "Refusing to start in production without a real SECRET_KEY "
                 "(set SECRET_KEY to a random string of 32 characters or more)."
             )
-
-
-def _select_locale():
-    from flask import current_app, request
-
-    return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 
 def _configure_logging(app):

@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 from sqlalchemy import exists, select
 
 from .circulation.errors import LibraryError
 from .extensions import db
+from .i18n import error_detail
 
 
 def register_cli(app):
@@ -43,7 +45,14 @@ class IsoTime(click.ParamType):
         try:
             moment = datetime.fromisoformat(value.strip())
         except (ValueError, AttributeError):
-            self.fail(f"{value!r} is not an ISO 8601 time (e.g. 2026-11-23T09:00:00Z)", param, ctx)
+            self.fail(
+                _(
+                    "%(value)r is not an ISO 8601 time (e.g. 2026-11-23T09:00:00Z)",
+                    value=value,
+                ),
+                param,
+                ctx,
+            )
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -55,8 +64,13 @@ def reminders_run(now):
 
     report = run_reminders(now=now)
     click.echo(
-        f"Queued {report.due_soon} due-soon reminder(s) and {report.overdue} overdue "
-        f"notice(s); expired {report.expired_holds} hold(s)."
+        _(
+            "Queued %(due_soon)s due-soon reminder(s) and %(overdue)s overdue notice(s); "
+            "expired %(holds)s hold(s).",
+            due_soon=report.due_soon,
+            overdue=report.overdue,
+            holds=report.expired_holds,
+        )
     )
 
 
@@ -68,8 +82,13 @@ def notifications_deliver(now):
 
     report = deliver_due(now=now)
     click.echo(
-        f"Sent {report.sent}, retrying {report.retrying}, failed {report.failed}, "
-        f"skipped {report.skipped}."
+        _(
+            "Sent %(sent)s, retrying %(retrying)s, failed %(failed)s, skipped %(skipped)s.",
+            sent=report.sent,
+            retrying=report.retrying,
+            failed=report.failed,
+            skipped=report.skipped,
+        )
     )
 
 
@@ -103,7 +122,9 @@ def create_librarian(email, name, password, admin):
         raise click.BadParameter("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
     email = email.strip().lower()
     if db.session.scalar(select(exists().where(Librarian.email == email))):
-        raise click.ClickException(f"A librarian with email {email} already exists.")
+        raise click.ClickException(
+            _("A librarian with email %(email)s already exists.", email=email)
+        )
     first = not db.session.scalar(select(exists().where(Librarian.id.is_not(None))))
     librarian = Librarian(
         email=email,
@@ -117,8 +138,12 @@ def create_librarian(email, name, password, admin):
     db.session.flush()
     queue_welcome(librarian, now=librarian.created_at)
     db.session.commit()
-    role = "admin" if librarian.is_admin else "librarian"
-    click.echo(f"Created {role} {email} (id {librarian.id}).")
+    message = (
+        _("Created admin %(email)s (id %(id)s).", email=email, id=librarian.id)
+        if librarian.is_admin
+        else _("Created librarian %(email)s (id %(id)s).", email=email, id=librarian.id)
+    )
+    click.echo(message)
 
 
 @demo_cli.command("seed")
@@ -136,12 +161,12 @@ def seed(email, password):
     from .demo import seed_demo
 
     if current_app.config["LIBRARY_ENV"] == "production":
-        raise click.ClickException("demo seed is for trying the app, not for production.")
+        raise click.ClickException(_("demo seed is for trying the app, not for production."))
     try:
         summary = seed_demo(librarian_email=email, librarian_password=password)
     except LibraryError as exc:
         db.session.rollback()
-        raise click.ClickException(exc.detail) from exc
+        raise click.ClickException(error_detail(exc)) from exc
     db.session.commit()
     click.echo(summary)
 
@@ -159,13 +184,19 @@ def books_import(file):
     total = _count_lines(file)
     try:
         rows = read_rows(file)
-        with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
+        with click.progressbar(length=total, label=_("Importing"), file=sys.stderr) as bar:
             report = import_books(rows, now=utcnow(), progress=bar.update)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     for line, reason in report.rejected:
-        click.echo(f"line {line}: {reason}", err=True)
-    click.echo(f"Imported {report.imported} book(s); rejected {len(report.rejected)} row(s).")
+        click.echo(_("line %(line)s: %(reason)s", line=line, reason=reason), err=True)
+    click.echo(
+        _(
+            "Imported %(imported)s book(s); rejected %(rejected)s row(s).",
+            imported=report.imported,
+            rejected=len(report.rejected),
+        )
+    )
     if report.rejected:
         raise SystemExit(1)
 
@@ -191,4 +222,4 @@ def books_export(output):
     from .circulation.catalog import export_books
 
     count = export_books(output)
-    click.echo(f"Exported {count} book(s).", err=True)
+    click.echo(_("Exported %(count)s book(s).", count=count), err=True)

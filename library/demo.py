@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from flask_babel import gettext as _
 from sqlalchemy import exists, select
 from stdnum import ean
 
@@ -81,11 +82,19 @@ def seed_demo(*, librarian_email, librarian_password):
         )
         db.session.add(librarian)
         db.session.flush()
-        lines.append(f"Sign in as {librarian_email} with password {librarian_password}")
+        lines.append(
+            _(
+                "Sign in as %(email)s with password %(password)s",
+                email=librarian_email,
+                password=librarian_password,
+            )
+        )
     elif librarian is not None:
-        lines.append(f"Sign in as {librarian_email} (the password it was seeded with).")
+        lines.append(
+            _("Sign in as %(email)s (the password it was seeded with).", email=librarian_email)
+        )
     if db.session.scalar(select(exists().where(Book.id > 0))):
-        lines.append("The catalog already has books: no sample data added.")
+        lines.append(_("The catalog already has books: no sample data added."))
         return "\n".join(lines)
 
     books = [
@@ -111,5 +120,11 @@ def seed_demo(*, librarian_email, librarian_password):
             loan = circulation.issue_loan(book.id, reader.id, now=issued, actor_id=actor_id)
             if (i + j) % 4 == 0:
                 circulation.return_loan(loan.id, now=issued + timedelta(days=5), actor_id=actor_id)
-    lines.append(f"Added {len(books)} books and {len(readers)} readers, with loans.")
+    lines.append(
+        _(
+            "Added %(books)s books and %(readers)s readers, with loans.",
+            books=len(books),
+            readers=len(readers),
+        )
+    )
     return "\n".join(lines)

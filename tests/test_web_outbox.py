@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from babel.dates import format_date
 from sqlalchemy import select
 
 from library.extensions import db
@@ -212,7 +213,7 @@ def test_link_telegram_shows_a_t_me_link_its_expiry_and_qr_code(app, desk, make_
         assert link.reader_id == reader["id"] and link.used_at is None
         expires = link.expires_at
     assert timedelta(hours=23) < expires - utcnow() <= timedelta(hours=24)
-    assert expires.strftime("%Y-%m-%d") in r.text
+    assert format_date(expires, locale="en") in r.text  # the pages' date form (medium)
 
     qr = f"/readers/{reader['id']}/telegram/{code}.svg"
     assert f'<img src="{qr}"' in r.text

@@ -4,6 +4,8 @@ import logging
 from http import HTTPStatus
 
 from flask import current_app, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from ..circulation.errors import (
     ConflictError,
@@ -13,6 +15,7 @@ from ..circulation.errors import (
     UnauthorizedError,
 )
 from ..extensions import db
+from ..i18n import N_, error_detail, status_title
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +45,51 @@ HTTP_CODES = {
     503: "unavailable",
 }
 
+# The `detail` of a problem raised by the HTTP layer, translated when it is answered.
 DETAILS = {
-    400: "The request could not be read: is the body valid JSON?",
-    401: "Sign in first: a valid access token is required.",
-    404: "There is nothing at this address.",
-    405: "This address does not accept the {method} method.",
-    413: "The request body is too large.",
-    422: "Some fields are not valid; see `errors`.",
-    500: "Something went wrong on our side; it has been logged.",
-    503: "The service is unavailable for a moment; try again shortly.",
+    400: _l("The request could not be read: is the body valid JSON?"),
+    401: _l("Sign in first: a valid access token is required."),
+    404: _l("There is nothing at this address."),
+    405: _l("This address does not accept the {method} method."),
+    413: _l("The request body is too large."),
+    415: _l("This type of request body is not accepted."),
+    422: _l("Some fields are not valid; see `errors`."),
+    429: _l("Too many failed sign-ins; try again later."),
+    500: _l("Something went wrong on our side; it has been logged."),
+    503: _l("The service is unavailable for a moment; try again shortly."),
 }
+
+# Field messages of the schemas that `errors` gives in the request's language
+# (marshmallow's own and ours that have no values in them); others stay as written.
+FIELD_MESSAGES = frozenset(
+    {
+        N_("Missing data for required field."),
+        N_("Field may not be null."),
+        N_("Unknown field."),
+        N_("Invalid input type."),
+        N_("Invalid value."),
+        N_("Not a valid string."),
+        N_("Not a valid integer."),
+        N_("Not a valid number."),
+        N_("Not a valid boolean."),
+        N_("Not a valid email address."),
+        N_("Not a valid datetime."),
+        N_("Not a valid list."),
+        N_("Not a valid mapping type."),
+        N_("Must be greater than or equal to 1."),
+        N_("Must not contain NUL characters or unpaired surrogates."),
+        N_("Not a valid ISBN-10 or ISBN-13."),
+        N_("A card number is 4 to 20 digits."),
+        N_("Give `email` (or `username`)."),
+    }
+)
 
 
 def problem(status, code, detail, headers=None, **extra):
     """An RFC 9457 problem response."""
     body = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": status_title(status),
         "status": status,
         "detail": detail,
         "code": code,
@@ -84,8 +115,14 @@ def field_errors(messages, prefix=""):
             errors.extend(field_errors(value, name))
         else:
             for message in value if isinstance(value, list) else [value]:
-                errors.append({"field": name or "body", "message": str(message)})
+                errors.append({"field": name or "body", "message": field_message(message)})
     return errors
+
+
+def field_message(message):
+    """A schema's message for a field, in the request's language when we have it."""
+    message = str(message)
+    return _(message) if message in FIELD_MESSAGES else message
 
 
 def status_of(exc):
@@ -99,10 +136,11 @@ def library_problem(exc):
     db.session.rollback()
     status = status_of(exc)
     log.info("refused %s %s: %s (%s)", request.method, request.path, exc.code, exc.detail)
+    detail = error_detail(exc)
     extra = {}
     if status == 422:
-        extra["errors"] = [{"field": exc.field or "body", "message": exc.detail}]
-    return problem(status, exc.code, exc.detail, **extra)
+        extra["errors"] = [{"field": exc.field or "body", "message": detail}]
+    return problem(status, exc.code, detail, **extra)
 
 
 def http_problem(exc):
@@ -113,7 +151,7 @@ def http_problem(exc):
     headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}
     headers.update(data.get("headers") or {})
     code = HTTP_CODES.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
-    detail = data.get("message") or DETAILS.get(status, exc.description or "")
+    detail = data.get("message") or str(DETAILS.get(status, exc.description or ""))
     extra = {}
     if status == 422:
         extra["errors"] = field_errors(data.get("messages") or {})
@@ -123,13 +161,13 @@ def http_problem(exc):
 def database_unavailable(exc):
     db.session.rollback()
     log.error("database unavailable on %s %s: %s", request.method, request.path, exc)
-    return problem(503, "unavailable", DETAILS[503], {"Retry-After": "5"})
+    return problem(503, "unavailable", str(DETAILS[503]), {"Retry-After": "5"})
 
 
 def unexpected_problem(exc):
     db.session.rollback()
     current_app.logger.exception("unhandled error on %s %s", request.method, request.path)
-    return problem(500, "internal_error", DETAILS[500])
+    return problem(500, "internal_error", str(DETAILS[500]))
 
 
 def register_jwt_errors(jwt):
@@ -140,25 +178,25 @@ def register_jwt_errors(jwt):
 
     @jwt.unauthorized_loader
     def _missing(reason):
-        return unauthorized("Sign in first: send 'Authorization: Bearer <token>'.")
+        return unauthorized(_("Sign in first: send 'Authorization: Bearer <token>'."))
 
     @jwt.invalid_token_loader
     def _invalid(reason):
-        return unauthorized("The access token is not valid.")
+        return unauthorized(_("The access token is not valid."))
 
     @jwt.expired_token_loader
     def _expired(_header, _payload):
         return problem(
             401,
             "token_expired",
-            "The access token has expired; sign in again.",
+            _("The access token has expired; sign in again."),
             {"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
 
     @jwt.revoked_token_loader
     def _revoked(_header, _payload):
-        return unauthorized("The access token has been revoked; sign in again.")
+        return unauthorized(_("The access token has been revoked; sign in again."))
 
     @jwt.user_lookup_error_loader
     def _gone(_header, _payload):
-        return unauthorized("The account of this token no longer exists or is deactivated.")
+        return unauthorized(_("The account of this token no longer exists or is deactivated."))

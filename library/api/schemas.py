@@ -9,10 +9,11 @@ from marshmallow import EXCLUDE, fields, post_load, validate, validates_schema
 from ..circulation.holds import STATUSES as HOLD_STATUSES
 from ..circulation.loans import STATUSES
 from ..circulation.values import CARD_NUMBER_RE, MAX_ID, is_storable, parse_isbn
+from ..i18n import LANGUAGE_NAMES
 from ..models import utcnow
 from ..models.notification import STATUSES as NOTIFICATION_STATUSES
 
-LANGUAGES = ("en", "ru")
+LANGUAGES = tuple(LANGUAGE_NAMES)  # a reader's `language`
 
 
 class Schema(ma.Schema):

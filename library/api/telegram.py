@@ -8,6 +8,7 @@ TELEGRAM_WEBHOOK_SECRET is set, Telegram sends it in a header with every update
 import hmac
 
 from flask import Blueprint, current_app, request
+from flask_babel import gettext as _
 
 from ..extensions import db
 from ..models import utcnow
@@ -27,10 +28,10 @@ def webhook():
         current_app.logger.warning(
             "telegram webhook refused: wrong secret from %s", request.remote_addr
         )
-        return problem(401, "unauthorized", "The webhook secret token is missing or wrong.")
+        return problem(401, "unauthorized", _("The webhook secret token is missing or wrong."))
     update = request.get_json(silent=True)
     if not isinstance(update, dict):
-        return problem(400, "bad_request", "A Telegram update (a JSON object) was expected.")
+        return problem(400, "bad_request", _("A Telegram update (a JSON object) was expected."))
     telegram.handle_update(update, now=utcnow())
     db.session.commit()
     return {"ok": True}

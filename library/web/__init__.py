@@ -6,11 +6,10 @@ refuses comes back as a message beside the field or the row that caused it.
 
 from flask import Blueprint
 
-from ..notifications.messages import local_date
-
+# Dates on the pages are in the locale's form, through Babel's `dateformat` filter, as
+# calendar dates in LIBRARY_TIMEZONE (i18n.select_timezone); only the notifications
+# write YYYY-MM-DD (SPEC section 5).
 bp = Blueprint("web", __name__)
-# Calendar dates as the notifications write them: YYYY-MM-DD in LIBRARY_TIMEZONE.
-bp.add_app_template_filter(local_date, "local_date")
 
 # The modules register their views and hooks on `bp`.
 from . import (  # noqa: E402
@@ -18,6 +17,7 @@ from . import (  # noqa: E402
     books,
     dashboard,
     holds,
+    language,
     loans,
     notifications,
     readers,
@@ -31,6 +31,7 @@ __all__ = [
     "bp",
     "dashboard",
     "holds",
+    "language",
     "loans",
     "notifications",
     "readers",

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from .. import circulation
 from ..circulation.errors import LibraryError
 from ..extensions import db
+from ..i18n import error_detail
 from ..models import utcnow
 from . import bp
 from .forms import BookForm
@@ -81,7 +82,7 @@ def withdraw_book(book_id):
         db.session.rollback()
         if exc.code == "book_not_found":
             abort(404)
-        flash(exc.detail, "error")
+        flash(error_detail(exc), "error")
         return redirect(url_for(".book_detail", book_id=book_id))
     flash(_("Withdrew “%(title)s” from the catalog.", title=book.title), "success")
     return redirect(url_for(".books"))

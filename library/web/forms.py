@@ -1,5 +1,6 @@
 """The pages' forms (Flask-WTF): the same limits and parsers as the API's schemas."""
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError as MarshmallowError
@@ -31,6 +32,7 @@ from ..circulation.values import (
     parse_isbn,
     year_max,
 )
+from ..i18n import LANGUAGE_NAMES
 
 
 def strip(value):
@@ -158,7 +160,8 @@ class ReaderForm(Form):
     )
     language = SelectField(
         _l("Language of notifications"),
-        choices=[SelectChoice("en", "English"), SelectChoice("ru", "Русский")],
+        choices=[SelectChoice(code, name) for code, name in LANGUAGE_NAMES.items()],
+        default=lambda: current_app.config["DEFAULT_LANGUAGE"],
     )
 
 

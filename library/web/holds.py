@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from .. import circulation
 from ..circulation.errors import LibraryError
 from ..extensions import db
+from ..i18n import error_detail
 from ..models import utcnow
 from . import bp
 from .render import is_htmx, render
@@ -53,4 +54,4 @@ def hold_message(exc):
         "book_not_found": lambda: _("That book is not in the catalog."),
         "hold_not_active": lambda: _("This hold has already ended."),
     }
-    return messages.get(exc.code, lambda: exc.detail)()
+    return messages.get(exc.code, lambda: error_detail(exc))()

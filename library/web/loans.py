@@ -8,6 +8,7 @@ from flask_jwt_extended import current_user
 from .. import circulation
 from ..circulation.errors import LibraryError
 from ..extensions import db
+from ..i18n import error_detail
 from ..models import utcnow
 from . import bp
 from .render import is_htmx, render
@@ -86,4 +87,4 @@ def _row_message(exc):
         ),
         "book_on_hold": lambda: _("Readers are waiting for this book: it cannot be renewed."),
     }
-    return messages.get(exc.code, lambda: exc.detail)()
+    return messages.get(exc.code, lambda: error_detail(exc))()

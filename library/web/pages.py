@@ -1,12 +1,11 @@
 """Error pages of the web face: a readable page, never a raw traceback or JSON."""
 
-from http import HTTPStatus
-
 from flask import current_app, g, request
 from flask_babel import gettext as _
 
 from ..api.problems import status_of
 from ..extensions import db
+from ..i18n import error_detail, status_title
 from .render import render
 
 MESSAGES = {
@@ -28,13 +27,13 @@ def error_page(status, message):
         "error.html",
         block="content",
         status=status,
-        status_phrase=HTTPStatus(status).phrase,
+        status_phrase=status_title(status),
         message=message,
     )
 
 
 def library_error_page(exc):
-    return error_page(status_of(exc), exc.detail)
+    return error_page(status_of(exc), error_detail(exc))
 
 
 def http_error_page(exc):
@@ -46,7 +45,7 @@ def http_error_page(exc):
             "This form has expired or was not sent from this site. Reload the page and try again."
         )
     else:
-        message = MESSAGES.get(status, lambda: HTTPStatus(status).phrase)()
+        message = MESSAGES.get(status, lambda: status_title(status))()
     response = error_page(status, message)
     for key, value in exc.get_headers():
         if key.lower() not in ("content-type", "content-length"):

@@ -11,6 +11,7 @@ from ..api.problems import status_of
 from ..circulation.errors import LibraryError, NotFoundError, TelegramNotConfigured
 from ..circulation.values import is_storable, isbn_or_none
 from ..extensions import db
+from ..i18n import error_detail
 from ..models import utcnow
 from ..notifications import telegram
 from . import bp
@@ -83,7 +84,7 @@ def delete_reader(reader_id):
         db.session.rollback()
         if exc.code == "reader_not_found":
             abort(404)
-        flash(exc.detail, "error")
+        flash(error_detail(exc), "error")
         return redirect(url_for(".reader_detail", reader_id=reader_id))
     flash(_("Deleted %(name)s; their loan history is kept.", name=reader.name), "success")
     return redirect(url_for(".readers"))
@@ -289,7 +290,7 @@ def _issue_message(exc):
         "already_borrowed": lambda: _("This reader already has this book on loan."),
         "book_not_found": lambda: _("That book is not in the catalog."),
     }
-    return messages.get(exc.code, lambda: exc.detail)()
+    return messages.get(exc.code, lambda: error_detail(exc))()
 
 
 def _date(value):

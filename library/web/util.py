@@ -3,6 +3,7 @@
 from flask import request
 
 from ..circulation.values import MAX_ID
+from ..i18n import error_detail
 
 PER_PAGE = 20
 
@@ -19,7 +20,7 @@ def page_args():
 def field_error(form, exc, default):
     """Put a refused rule's message beside the field that caused it."""
     name = exc.field if exc.field in form else default
-    form[name].errors = [*form[name].errors, exc.detail]
+    form[name].errors = [*form[name].errors, error_detail(exc)]
     form.conflict = True
 
 
