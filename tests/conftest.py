@@ -307,3 +307,13 @@ def bot_api(app):
     app.config.update(api.config())
     yield api
     api.stop()
+
+
+@pytest.fixture
+def desk(app, librarian):
+    """The pages, signed in as a librarian (a `tests.test_web.Desk`)."""
+    from tests.test_web import Desk
+
+    d = Desk(app)
+    d.sign_in(librarian.email)
+    return d

@@ -122,13 +122,6 @@ def test_russian_plural_forms(app, count, form):
 # ---- pages: the librarian's choice, then Accept-Language, then DEFAULT_LANGUAGE --------
 
 
-@pytest.fixture
-def desk(app, librarian):
-    d = Desk(app)
-    d.sign_in(librarian.email)
-    return d
-
-
 def heading(html):
     return re.search(r"<h1>([^<]*)</h1>", html).group(1).strip()
 

@@ -60,13 +60,6 @@ class Desk:
         return r
 
 
-@pytest.fixture
-def desk(app, librarian):
-    d = Desk(app)
-    d.sign_in(librarian.email)
-    return d
-
-
 # ---- sign in, first run, sign out --------------------------------------------------
 
 

@@ -9,7 +9,7 @@ import pytest
 from babel.dates import format_date
 
 from tests.conftest import invariants
-from tests.test_web import HX, Desk, alerts, issue_by
+from tests.test_web import HX, alerts, issue_by
 
 from .helpers import assert_utc
 
@@ -23,13 +23,6 @@ def place(api, book, reader):
 def local_day(value, zone="UTC"):
     """The calendar day of `value` in `zone`, as the pages write it (English, medium)."""
     return format_date(assert_utc(value).astimezone(ZoneInfo(zone)).date(), locale="en")
-
-
-@pytest.fixture
-def desk(app, librarian):
-    d = Desk(app)
-    d.sign_in(librarian.email)
-    return d
 
 
 @pytest.fixture

@@ -16,13 +16,6 @@ BOT = "library_test_bot"
 
 
 @pytest.fixture
-def desk(app, librarian):
-    d = Desk(app)
-    d.sign_in(librarian.email)
-    return d
-
-
-@pytest.fixture
 def make_notification(app):
     """Put an outbox entry straight into the database; returns its id."""
     counter = iter(range(1, 10_000))
