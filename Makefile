@@ -63,7 +63,8 @@ format: $(VENV)/.installed
 
 # Needs PostgreSQL at BENCH_PG_URL (default postgresql://postgres@127.0.0.1:5432/postgres,
 # where it makes bench_* databases) and wrk, the load generator (Debian's package,
-# installed here when missing). Options: BENCH_ARGS="--no-1m", BENCH_ROUNDS, BENCH_SECONDS.
+# installed here when missing). Options: BENCH_ARGS="--with-1m" (search at 1,000,000 books too),
+# BENCH_ROUNDS, BENCH_SECONDS, BENCH_WORKERS (see bench/README.md).
 bench: $(VENV)/.installed
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } \
 	  || { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
