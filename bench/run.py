@@ -14,7 +14,7 @@ bench/.data/last-run.jsonl. Every figure is a median over several rounds. Phases
 Options (environment or flags):
   --only PHASE[,PHASE]   run only these phases
   --dbs postgresql,sqlite
-  --with-1m / BENCH_SEARCH_1M=1   add the 1,000,000-book search step (about 4 more
+  --with-1m / BENCH_SEARCH_1M=1   add the 1,000,000-book search step (about 3 more
                                   minutes: loading 900,000 more books into each database)
   BENCH_ROUNDS (5), BENCH_SECONDS (5): rounds and seconds per load run
   BENCH_WORKERS (4): gunicorn workers;  BENCH_PG_URL: the PostgreSQL server to use
