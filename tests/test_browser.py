@@ -222,8 +222,10 @@ def test_pages_fit_a_phone_and_work_by_keyboard(app, browser, live_url, make_lib
     page = context.new_page()
     try:
         page.goto("/login")
-        # Keyboard alone: Tab to each field, Enter to submit.
-        page.keyboard.type(librarian.email)  # the email field has focus on arrival
+        # Keyboard alone: Tab to each field, Enter to submit. The email field has focus
+        # on arrival; wait for it, or a loaded machine types before the page is ready.
+        expect(page.locator("input[name=email]")).to_be_focused()
+        page.keyboard.type(librarian.email)
         page.keyboard.press("Tab")
         page.keyboard.type(librarian.password)
         page.keyboard.press("Enter")
