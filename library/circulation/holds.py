@@ -42,8 +42,10 @@ def _update(stmt):
 
 def _lock_book(book_id):
     """The book's shelf count, with its row locked for this transaction."""
+    # FOR NO KEY UPDATE: holds and loans that only reference the book (a foreign-key
+    # check) must not wait on it, or they would deadlock with its holder.
     return db.session.scalar(
-        select(Book.copies_available).where(Book.id == book_id).with_for_update()
+        select(Book.copies_available).where(Book.id == book_id).with_for_update(key_share=True)
     )
 
 
@@ -68,7 +70,7 @@ def place_hold(book_id, reader_id, *, now, actor_id=None):
         db.session.scalar(
             select(Reader.id)
             .where(Reader.id == reader_id, Reader.deleted_at.is_(None))
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
         is None
     ):

@@ -133,7 +133,11 @@ def issue_loan(book_id, reader_id, *, now, actor_id=None):
 
 def _lock_reader(reader_id):
     """Take the reader's row lock first, as an issue does (SQLite: BEGIN IMMEDIATE)."""
-    db.session.execute(select(Reader.id).where(Reader.id == reader_id).with_for_update())
+    # FOR NO KEY UPDATE: serializes with issues (UPDATE reader) but, unlike FOR UPDATE,
+    # does not block the foreign-key checks of rows that merely reference the reader.
+    db.session.execute(
+        select(Reader.id).where(Reader.id == reader_id).with_for_update(key_share=True)
+    )
 
 
 def _close(loan_filter, reader_id, *, now, actor_id):
