@@ -13,7 +13,7 @@ reader and book.
 
 from datetime import timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import bindparam, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -148,6 +148,37 @@ def pass_on(book_id, *, now, freed=0):
             .values(copies_available=Book.copies_available + freed - len(ready_ids))
         )
     return ready_ids
+
+
+# A returned copy back on the shelf when nobody waits for the book (the usual case).
+_BACK_ON_SHELF = (
+    update(Book)
+    .where(
+        Book.id == bindparam("book_id"),
+        ~exists().where(Hold.book_id == Book.id, Hold.status == "waiting"),
+    )
+    .values(copies_available=Book.copies_available + 1)
+    .returning(Book)
+)
+
+
+def give_back(book_id, *, now):
+    """Put a returned copy of `book_id` back: to the first waiting hold, else the shelf
+    (then the book, as it is now, is returned).
+
+    The lock comes first, in its own statement: on PostgreSQL the next statement's
+    snapshot then sees every hold placed before it (placing one takes this lock), which
+    the NOT EXISTS of `_BACK_ON_SHELF` relies on.
+    """
+    _lock_book(book_id)
+    back = db.session.scalars(
+        _BACK_ON_SHELF,
+        {"book_id": book_id},
+        execution_options={"synchronize_session": False, "populate_existing": True},
+    ).first()
+    if back is None:
+        pass_on(book_id, now=now, freed=1)
+    return back
 
 
 def fulfil_ready_hold(book_id, reader_id, *, now):
