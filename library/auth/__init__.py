@@ -5,6 +5,7 @@ from flask_jwt_extended import current_user
 from sqlalchemy import bindparam, exists, select
 
 from ..circulation.values import valid_id
+from ..database import read_ahead
 from ..extensions import db, jwt
 from ..models import Librarian, RevokedToken
 from .service import is_revoked
@@ -40,15 +41,16 @@ def _revoked(_header, payload):
     """Whether the token was revoked; its librarian, loaded by the same statement, is
     kept for `_load_librarian` (flask-jwt-extended asks this first)."""
     librarian_id = _librarian_id(payload)
-    row = (
-        librarian_id
-        and db.session.execute(
-            _TOKEN_HOLDER, {"jti": payload["jti"], "librarian_id": librarian_id}
-        ).first()
-    )
-    if not row:  # no such librarian: 401 either way; say "revoked" if it was
-        g.token_librarian = None
-        return is_revoked(payload["jti"])
+    with read_ahead(db.session()):
+        row = (
+            librarian_id
+            and db.session.execute(
+                _TOKEN_HOLDER, {"jti": payload["jti"], "librarian_id": librarian_id}
+            ).first()
+        )
+        if not row:  # no such librarian: 401 either way; say "revoked" if it was
+            g.token_librarian = None
+            return is_revoked(payload["jti"])
     g.token_librarian = row.Librarian
     return row.revoked
 

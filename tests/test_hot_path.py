@@ -1,0 +1,144 @@
+"""The desk's hot path (issue 8): an issue and a return are a few prebuilt statements,
+and on SQLite the write lock is taken at the first write, not at the token check."""
+
+import re
+import sqlite3
+import threading
+
+import pytest
+from sqlalchemy import event
+
+from library.extensions import db
+
+
+def describe(statement):
+    """`UPDATE reader`, `INSERT loan`...: a statement's verb and its own first table
+    (subqueries taken out)."""
+    while re.search(r"\([^()]*\)", statement):
+        statement = re.sub(r"\([^()]*\)", "", statement)
+    verb = statement.split()[0].upper()
+    table = re.search(r"\b(?:FROM|UPDATE|INTO)\s+(\w+)", statement, re.IGNORECASE)
+    return f"{verb} {table.group(1) if table else ''}".strip()
+
+
+def sent(app, call):
+    """The response of `call` and the statements it sent: transaction control and the
+    pool's pre-ping (`SELECT 1` on SQLite, an empty query on PostgreSQL) aside."""
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(describe(statement) if statement.strip(" ;") else "")
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = call()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    skipped = {"", "SELECT", "BEGIN", "COMMIT", "ROLLBACK"}
+    return response, [s for s in statements if s not in skipped]
+
+
+@pytest.fixture
+def counter_case(make_book, make_reader, api):
+    book = make_book(title="Dune", copies_total=2)
+    reader = make_reader(name="Ann Reader")
+    return book, reader
+
+
+def test_an_issue_is_five_statements_and_its_answer_loads_nothing_more(app, api, counter_case):
+    book, reader = counter_case
+    response, statements = sent(
+        app, lambda: api.post("/loans", json={"book_id": book["id"], "reader_id": reader["id"]})
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    assert statements == [
+        "SELECT librarian",  # the token: its librarian, and whether it was revoked
+        "UPDATE reader",  # the loan limit
+        "UPDATE book",  # a copy from the shelf (a ready hold of the reader is checked here)
+        "INSERT loan",
+        "INSERT notification",  # "borrowed" mail
+    ]
+    loan = response.json
+    assert loan["book"]["title"] == "Dune"
+    assert loan["reader"]["name"] == "Ann Reader"
+    assert loan["status"] == "open"
+
+
+def test_a_return_is_six_statements_and_its_answer_is_current(app, api, counter_case):
+    book, reader = counter_case
+    loan = api.post("/loans", json={"book_id": book["id"], "reader_id": reader["id"]}).json
+    response, statements = sent(app, lambda: api.post(f"/loans/{loan['id']}/return"))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert statements == [
+        "SELECT librarian",
+        "SELECT reader",  # its lock (via the loan), first, as an issue takes it
+        "UPDATE loan",
+        "SELECT book",  # its lock, so the next statement sees every hold placed
+        "UPDATE book",  # back on the shelf, as nobody waits
+        "UPDATE reader",
+    ]
+    assert response.json["status"] == "returned"
+    assert response.json["book"]["title"] == "Dune"
+    assert api.get(f"/books/{book['id']}").json["copies_available"] == 2
+    assert api.get(f"/readers/{reader['id']}").json["open_loans"] == 0
+
+
+def test_a_return_with_readers_waiting_hands_the_copy_on(app, api, make_book, make_reader, issue):
+    """The short path of a return is taken only when nobody waits for the book."""
+    book = make_book(copies_total=1)
+    first, second = make_reader(), make_reader()
+    loan = issue(book, first).json
+    hold = api.post("/holds", json={"book_id": book["id"], "reader_id": second["id"]}).json
+    response = api.post(f"/loans/{loan['id']}/return")
+    assert response.status_code == 200
+    assert api.get(f"/holds/{hold['id']}").json["status"] == "ready"
+    assert api.get(f"/books/{book['id']}").json["copies_available"] == 0
+    # The copy kept for the second reader is theirs; nobody else gets it.
+    assert issue(book, first).status_code == 409
+    assert issue(book, second).status_code == 201
+    assert api.get(f"/holds/{hold['id']}").json["status"] == "fulfilled"
+
+
+@pytest.fixture
+def sqlite_writer(app, dialect):
+    """Another connection holding SQLite's write lock, as a busy desk does."""
+    if dialect != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    with app.app_context():
+        path = db.engine.url.database
+    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+    connection.execute("BEGIN IMMEDIATE")
+    yield connection
+    connection.rollback()
+    connection.close()
+
+
+def _in_thread(call):
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("response", call()))
+    thread.start()
+    return thread, result
+
+
+def test_the_token_check_of_a_write_does_not_wait_for_the_write_lock(
+    app, api, counter_case, sqlite_writer
+):
+    """A refused write (a body that is no loan) is answered while another desk holds
+    the write lock: the token check reads beside the writer. A real issue waits for
+    the lock, then goes through."""
+    book, reader = counter_case
+    thread, result = _in_thread(lambda: api.post("/loans", json={"book_id": "one"}))
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "a request that writes nothing waited for the write lock"
+    assert result["response"].status_code == 422
+
+    thread, result = _in_thread(
+        lambda: api.post("/loans", json={"book_id": book["id"], "reader_id": reader["id"]})
+    )
+    thread.join(timeout=1)
+    assert thread.is_alive(), "an issue went through while another desk held the lock"
+    sqlite_writer.rollback()
+    thread.join(timeout=30)
+    assert result["response"].status_code == 201
