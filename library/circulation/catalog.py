@@ -9,6 +9,7 @@ index follows by itself (migration 0005).
 import csv
 from dataclasses import dataclass, field
 
+from marshmallow import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -65,11 +66,10 @@ def import_books(rows, *, now, batch_size=1000, progress=None):
     report = ImportReport()
     batch = []
     for line, row in rows:
-        errors = schema.validate(row)
-        if errors:
-            report.rejected.append((line, _reasons(errors)))
-        else:
+        try:  # one load both validates and converts (validate() is a load thrown away)
             batch.append((line, schema.load(row)))
+        except ValidationError as exc:
+            report.rejected.append((line, _reasons(exc.messages)))
         if len(batch) >= batch_size:
             _insert_batch(batch, report, now)
             batch = []
