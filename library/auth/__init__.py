@@ -4,6 +4,7 @@ from flask import g
 from flask_jwt_extended import current_user
 from sqlalchemy import bindparam, exists, select
 
+from ..circulation.statements import loaded
 from ..circulation.values import valid_id
 from ..database import read_ahead
 from ..extensions import db, jwt
@@ -12,9 +13,10 @@ from .service import is_revoked
 
 # Every request with a token asks two things: was it revoked (signed out), and who is
 # its librarian. One statement answers both (issue 8: the desk's hot path).
+_librarian = Librarian.__table__
 _TOKEN_HOLDER = select(
-    Librarian, exists().where(RevokedToken.jti == bindparam("jti")).label("revoked")
-).where(Librarian.id == bindparam("librarian_id"))
+    *_librarian.c, exists().where(RevokedToken.jti == bindparam("jti")).label("revoked")
+).where(_librarian.c.id == bindparam("librarian_id"))
 _UNCHECKED = object()
 
 
@@ -51,8 +53,9 @@ def _revoked(_header, payload):
         if not row:  # no such librarian: 401 either way; say "revoked" if it was
             g.token_librarian = None
             return is_revoked(payload["jti"])
-    g.token_librarian = row.Librarian
-    return row.revoked
+    *columns, revoked = row
+    g.token_librarian = loaded(Librarian, dict(zip(_librarian.c.keys(), columns, strict=True)))
+    return revoked
 
 
 @jwt.user_lookup_loader

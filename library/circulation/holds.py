@@ -13,11 +13,12 @@ reader and book.
 
 from datetime import timedelta
 
-from sqlalchemy import bindparam, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Book, Hold, Loan, Reader
+from . import statements as sql
 from .books import get_book
 from .common import paginate, setting
 from .errors import (
@@ -30,6 +31,7 @@ from .errors import (
     ReaderNotFound,
 )
 from .readers import get_reader
+from .statements import loaded, run
 from .values import valid_id
 
 STATUSES = ("waiting", "ready", "fulfilled", "cancelled", "expired")
@@ -44,9 +46,7 @@ def _lock_book(book_id):
     """The book's shelf count, with its row locked for this transaction."""
     # FOR NO KEY UPDATE: holds and loans that only reference the book (a foreign-key
     # check) must not wait on it, or they would deadlock with its holder.
-    return db.session.scalar(
-        select(Book.copies_available).where(Book.id == book_id).with_for_update(key_share=True)
-    )
+    return db.session.execute(sql.LOCK_BOOK, {"book_id": book_id}).scalar()
 
 
 def get_hold(hold_id, *, refresh=False):
@@ -150,32 +150,16 @@ def pass_on(book_id, *, now, freed=0):
     return ready_ids
 
 
-# A returned copy back on the shelf when nobody waits for the book (the usual case).
-_BACK_ON_SHELF = (
-    update(Book)
-    .where(
-        Book.id == bindparam("book_id"),
-        ~exists().where(Hold.book_id == Book.id, Hold.status == "waiting"),
-    )
-    .values(copies_available=Book.copies_available + 1)
-    .returning(Book)
-)
-
-
 def give_back(book_id, *, now):
     """Put a returned copy of `book_id` back: to the first waiting hold, else the shelf
     (then the book, as it is now, is returned).
 
     The lock comes first, in its own statement: on PostgreSQL the next statement's
     snapshot then sees every hold placed before it (placing one takes this lock), which
-    the NOT EXISTS of `_BACK_ON_SHELF` relies on.
+    the NOT EXISTS of `BACK_ON_SHELF` relies on.
     """
     _lock_book(book_id)
-    back = db.session.scalars(
-        _BACK_ON_SHELF,
-        {"book_id": book_id},
-        execution_options={"synchronize_session": False, "populate_existing": True},
-    ).first()
+    back = loaded(Book, run(sql.BACK_ON_SHELF, book_id=book_id))
     if back is None:
         pass_on(book_id, now=now, freed=1)
     return back

@@ -15,12 +15,13 @@ reader of the loan, then closes the loan, then puts the copy back.
 
 from datetime import timedelta
 
-from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
-from ..models import Book, Hold, Loan, Reader
+from ..models import Book, Loan, Reader
+from . import statements as sql
 from .books import get_book
 from .common import paginate, setting, violated
 from .errors import (
@@ -35,6 +36,7 @@ from .errors import (
 )
 from .holds import fulfil_ready_hold, give_back, has_ready_holds, others_waiting
 from .readers import get_reader
+from .statements import loaded, run
 from .values import valid_id
 
 STATUSES = ("open", "returned", "overdue", "all")
@@ -42,86 +44,6 @@ STATUSES = ("open", "returned", "overdue", "all")
 
 def _update(stmt):
     return db.session.execute(stmt.execution_options(synchronize_session=False))
-
-
-def _run(stmt, **params):
-    """One of the prebuilt statements below; the ORM objects it returns, refreshed."""
-    return db.session.scalars(
-        stmt, params, execution_options={"synchronize_session": False, "populate_existing": True}
-    ).first()
-
-
-# Issue and return are the desk's hot path (issue 8): each is a few statements built
-# once here, with bound parameters, whose RETURNING rows are the loan, book and reader
-# the answer shows (the identity map then serves `loan.book` and `loan.reader`).
-
-# The reader's open-loan counter, while under the limit (the loan-limit rule).
-_COUNT_LOAN = (
-    update(Reader)
-    .where(
-        Reader.id == bindparam("reader_id"),
-        Reader.deleted_at.is_(None),
-        Reader.open_loans < bindparam("limit"),
-    )
-    .values(open_loans=Reader.open_loans + 1)
-    .returning(Reader)
-)
-# A copy from the shelf, unless the reader has a ready hold of the book: then the copy
-# kept for them is theirs (fulfil_ready_hold), and the shelf stays as it is.
-_TAKE_FROM_SHELF = (
-    update(Book)
-    .where(
-        Book.id == bindparam("book_id"),
-        Book.withdrawn_at.is_(None),
-        Book.copies_available > 0,
-        ~exists().where(
-            Hold.book_id == Book.id,
-            Hold.reader_id == bindparam("reader_id"),
-            Hold.status == "ready",
-        ),
-    )
-    .values(copies_available=Book.copies_available - 1)
-    .returning(Book)
-)
-_NEW_LOAN = insert(Loan).returning(Loan)
-# A return locks the loan's reader first (a loan's reader never changes, so it may be
-# read in the same statement): FOR NO KEY UPDATE serializes with issues (UPDATE reader)
-# but, unlike FOR UPDATE, does not block the foreign-key checks of rows that merely
-# reference the reader. SQLite: the write lock of BEGIN IMMEDIATE does it.
-_LOCK_READER_OF_LOAN = (
-    select(Reader.id)
-    .where(
-        Reader.id == select(Loan.reader_id).where(Loan.id == bindparam("loan_id")).scalar_subquery()
-    )
-    .with_for_update(key_share=True)
-)
-_LOCK_READER = (
-    select(Reader.id).where(Reader.id == bindparam("reader_id")).with_for_update(key_share=True)
-)
-_CLOSE_VALUES = {"returned_at": bindparam("now"), "returned_by": bindparam("actor_id")}
-_CLOSE_LOAN = (
-    update(Loan)
-    .where(Loan.id == bindparam("loan_id"), Loan.returned_at.is_(None))
-    .values(_CLOSE_VALUES)
-    .returning(Loan)
-)
-_CLOSE_READERS_LOAN_OF_BOOK = (
-    update(Loan)
-    .where(
-        # Not named after the columns: those names are the UPDATE's own.
-        Loan.book_id == bindparam("of_book"),
-        Loan.reader_id == bindparam("of_reader"),
-        Loan.returned_at.is_(None),
-    )
-    .values(_CLOSE_VALUES)
-    .returning(Loan)
-)
-_UNCOUNT_LOAN = (
-    update(Reader)
-    .where(Reader.id == bindparam("reader_id"))
-    .values(open_loans=Reader.open_loans - 1)
-    .returning(Reader)
-)
 
 
 def get_loan(loan_id, *, refresh=False):
@@ -163,7 +85,7 @@ def _refuse_issue(book_id, reader_id, *, limit, reader_counted):
 def _take_copy(book_id, reader_id, *, now):
     """A copy for this issue, from the shelf or the reader's ready hold: the book, or
     None when there is none for them."""
-    book = _run(_TAKE_FROM_SHELF, book_id=book_id, reader_id=reader_id)
+    book = loaded(Book, run(sql.TAKE_FROM_SHELF, book_id=book_id, reader_id=reader_id))
     if book is None and fulfil_ready_hold(book_id, reader_id, now=now):
         book = get_book(book_id)
     return book
@@ -185,13 +107,15 @@ def issue_loan(book_id, reader_id, *, now, actor_id=None):
     BookUnavailable, BookOnHold.
     """
     limit = setting("LOAN_LIMIT")
-    reader = valid_id(reader_id) and _run(_COUNT_LOAN, reader_id=reader_id, limit=limit)
+    reader = valid_id(reader_id) and loaded(
+        Reader, run(sql.COUNT_LOAN, reader_id=reader_id, limit=limit)
+    )
     book = reader and valid_id(book_id) and _take_copy(book_id, reader_id, now=now)
     if not book:
         _refuse_issue(book_id, reader_id, limit=limit, reader_counted=bool(reader))
     try:
-        loan = _run(
-            _NEW_LOAN,
+        row = run(
+            sql.NEW_LOAN,
             book_id=book_id,
             reader_id=reader_id,
             issued_at=now,
@@ -206,7 +130,8 @@ def issue_loan(book_id, reader_id, *, now, actor_id=None):
     # Imported here: the outbox builds on this package's helpers (a cycle at import time).
     from ..notifications.outbox import queue_loan_issued
 
-    queue_loan_issued(_with(loan, book, reader), now=now)
+    loan = _with(loaded(Loan, row), book, reader)
+    queue_loan_issued(loan, now=now)
     return loan
 
 
@@ -219,11 +144,11 @@ def _close(close, *, now, actor_id, **params):
     loan and book locks while a concurrent issue to that reader holds the reader's and
     waits for the book (or for the open loan, through the unique index): a deadlock.
     """
-    loan = _run(close, now=now, actor_id=actor_id, **params)
+    loan = loaded(Loan, run(close, now=now, actor_id=actor_id, **params))
     if loan is None:
         return None
     book = give_back(loan.book_id, now=now)
-    return _with(loan, book, _run(_UNCOUNT_LOAN, reader_id=loan.reader_id))
+    return _with(loan, book, loaded(Reader, run(sql.UNCOUNT_LOAN, reader_id=loan.reader_id)))
 
 
 def return_loan(loan_id, *, now, actor_id=None):
@@ -231,8 +156,8 @@ def return_loan(loan_id, *, now, actor_id=None):
 
     Raises LoanNotFound, AlreadyReturned.
     """
-    locked = valid_id(loan_id) and db.session.scalar(_LOCK_READER_OF_LOAN, {"loan_id": loan_id})
-    loan = locked and _close(_CLOSE_LOAN, loan_id=loan_id, now=now, actor_id=actor_id)
+    locked = valid_id(loan_id) and run(sql.LOCK_READER_OF_LOAN, loan_id=loan_id)
+    loan = locked and _close(sql.CLOSE_LOAN, loan_id=loan_id, now=now, actor_id=actor_id)
     if not loan:
         get_loan(loan_id)
         raise AlreadyReturned(loan_id=loan_id)
@@ -244,13 +169,9 @@ def return_book(book_id, reader_id, *, now, actor_id=None):
 
     Raises NotBorrowed.
     """
-    locked = (
-        valid_id(book_id)
-        and valid_id(reader_id)
-        and db.session.scalar(_LOCK_READER, {"reader_id": reader_id})
-    )
+    locked = valid_id(book_id) and valid_id(reader_id) and run(sql.LOCK_READER, reader_id=reader_id)
     loan = locked and _close(
-        _CLOSE_READERS_LOAN_OF_BOOK,
+        sql.CLOSE_READERS_LOAN_OF_BOOK,
         of_book=book_id,
         of_reader=reader_id,
         now=now,
