@@ -1,6 +1,8 @@
 """The desk's hot path (issue 8): an issue and a return are a few prebuilt statements,
 and on SQLite the write lock is taken at the first write, not at the token check."""
 
+import fcntl
+import os
 import re
 import sqlite3
 import threading
@@ -142,3 +144,41 @@ def test_the_token_check_of_a_write_does_not_wait_for_the_write_lock(
     sqlite_writer.rollback()
     thread.join(timeout=30)
     assert result["response"].status_code == 201
+
+
+@pytest.fixture
+def writers_queue_taken(app, dialect):
+    """The app's queue of SQLite writers (database.WriterQueue), taken by someone else."""
+    if dialect != "sqlite":
+        pytest.skip("SQLite's single write lock")
+    with app.app_context():
+        path = f"{db.engine.url.database}-writers"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield fd
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def test_write_requests_wait_their_turn_in_the_writers_queue(
+    app, api, counter_case, writers_queue_taken
+):
+    """Writers queue on an OS file lock that wakes the next one at once, instead of
+    polling in SQLite's busy handler; reads and refused writes never queue."""
+    book, reader = counter_case
+    thread, result = _in_thread(lambda: api.post("/loans", json={"book_id": "one"}))
+    thread.join(timeout=20)
+    assert not thread.is_alive() and result["response"].status_code == 422
+    assert api.get(f"/books/{book['id']}").status_code == 200
+
+    thread, result = _in_thread(
+        lambda: api.post("/loans", json={"book_id": book["id"], "reader_id": reader["id"]})
+    )
+    thread.join(timeout=1)
+    assert thread.is_alive(), "an issue went by the writers' queue"
+    fcntl.flock(writers_queue_taken, fcntl.LOCK_UN)
+    thread.join(timeout=30)
+    assert result["response"].status_code == 201
+    # Its place was given back: the next write goes straight through.
+    loan = result["response"].json
+    assert api.post(f"/loans/{loan['id']}/return").status_code == 200
