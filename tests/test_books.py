@@ -443,13 +443,20 @@ def test_books_are_paged(api, make_book):
     for letter in "EDCBA":
         make_book(title=f"Book {letter}")
     first = api.get("/books?per_page=2").json
-    assert set(first) == {"items", "page", "per_page", "total"}
+    assert set(first) == {"items", "page", "per_page", "total", "total_capped"}
     assert first["page"] == 1 and first["per_page"] == 2 and first["total"] == 5
+    assert first["total_capped"] is False
     assert titles(first) == ["Book A", "Book B"]  # by title
     assert titles(api.get("/books?page=3&per_page=2").json) == ["Book E"]
     past = api.get("/books?page=4&per_page=2")
     assert past.status_code == 200
-    assert past.json == {"items": [], "page": 4, "per_page": 2, "total": 5}
+    assert past.json == {
+        "items": [],
+        "page": 4,
+        "per_page": 2,
+        "total": 5,
+        "total_capped": False,
+    }
     assert titles(api.get("/books?per_page=100").json) == [f"Book {c}" for c in "ABCDE"]
     default = api.get("/books").json
     assert default["page"] == 1 and default["per_page"] == 20

@@ -12,12 +12,15 @@ blp = Blueprint("books", __name__, url_prefix="/api/v1/books", description="The 
 
 @blp.get("")
 @blp.arguments(BookQuery, location="query")
-@blp.response(200, page_of(BookOut))
+@blp.response(200, page_of(BookOut, capped=True))
 @blp.problems(422)
 @blp.authenticated
 def list_books(args):
-    """Search the catalog by title and author word starts, or by ISBN."""
-    return circulation.search_books(**args)
+    """Search the catalog by title and author word starts, or by ISBN.
+
+    `total` counts the books up to a cap; `total_capped` is true when more match.
+    """
+    return circulation.search_books(**args, capped=True)
 
 
 @blp.post("")

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import marshmallow as ma
 from marshmallow import EXCLUDE, fields, post_load, validate, validates_schema
 
+from ..circulation.books import COUNT_CAP
 from ..circulation.holds import STATUSES as HOLD_STATUSES
 from ..circulation.loans import STATUSES
 from ..circulation.values import CARD_NUMBER_RE, MAX_ID, is_storable, parse_isbn
@@ -141,20 +142,28 @@ class PageArgs(Schema):
 _page_schemas = {}
 
 
-def page_of(item_schema):
-    """The schema of a page of `item_schema`: `{items, page, per_page, total}`."""
+def page_of(item_schema, *, capped=False):
+    """The schema of a page of `item_schema`: `{items, page, per_page, total}`.
+
+    A `capped` list (the books) counts its items only up to a cap, and adds
+    `total_capped`.
+    """
     name = item_schema.__name__.removesuffix("Out") + "Page"
     if name not in _page_schemas:
-        _page_schemas[name] = type(
-            name,
-            (Out,),
-            {
-                "items": fields.List(fields.Nested(item_schema)),
-                "page": fields.Integer(),
-                "per_page": fields.Integer(),
-                "total": fields.Integer(),
-            },
-        )
+        fields_of_page = {
+            "items": fields.List(fields.Nested(item_schema)),
+            "page": fields.Integer(),
+            "per_page": fields.Integer(),
+            "total": fields.Integer(),
+        }
+        if capped:
+            fields_of_page["total"] = fields.Integer(
+                metadata={"description": f"items counted, up to {COUNT_CAP}"}
+            )
+            fields_of_page["total_capped"] = fields.Boolean(
+                metadata={"description": "true: more than `total` items match"}
+            )
+        _page_schemas[name] = type(name, (Out,), fields_of_page)
     return _page_schemas[name]
 
 

@@ -6,6 +6,7 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from ..extensions import db
+from .values import MAX_ID
 
 
 def setting(name):
@@ -19,17 +20,35 @@ class Page:
     page: int
     per_page: int
     total: int
+    # True when more than `total` rows match: paginate counted only up to its cap.
+    total_capped: bool = False
 
 
-def paginate(stmt, page, per_page):
-    """Run `stmt` for one page; a page past the end is empty, not an error."""
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+def paginate(stmt, page, per_page, *, count_cap=None):
+    """Run `stmt` for one page; a page past the end is empty, not an error.
+
+    With `count_cap`, at most that many rows are counted: a list of a million rows then
+    costs a count of a thousand, and the page says `total_capped`. A page past the cap
+    is still read, since more rows exist than were counted.
+    """
+    total, capped = count_rows(stmt, count_cap)
     offset = (page - 1) * per_page
-    if offset >= total:
+    if (offset >= total and not capped) or offset > MAX_ID:
         # Also keeps absurd page numbers (up to 2**63 - 1) away from the database.
-        return Page([], page, per_page, total)
+        return Page([], page, per_page, total, capped)
     items = db.session.scalars(stmt.limit(per_page).offset(offset)).unique().all()
-    return Page(items, page, per_page, total)
+    return Page(items, page, per_page, total, capped)
+
+
+def count_rows(stmt, cap=None):
+    """The rows of `stmt`, counted up to `cap` (all with None), and whether there are more."""
+    counted = stmt.order_by(None)
+    if cap is not None:
+        counted = counted.limit(cap + 1)
+    total = db.session.scalar(select(func.count()).select_from(counted.subquery()))
+    if cap is not None and total > cap:
+        return cap, True
+    return total, False
 
 
 def violated(exc, column):

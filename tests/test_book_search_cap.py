@@ -1,0 +1,287 @@
+"""The books list and search at scale (issue 8): counts capped at 1000 (`total_capped`),
+pages past the cap, the two ways a capped search finds its page (walking the titles in
+order, or sorting every match) giving the same books, the ISBN query answered from
+the indexes, and SQLite's search index holding only active books."""
+
+import re
+
+import pytest
+from sqlalchemy import insert, select, text, update
+
+from library.circulation import books as catalog
+from library.circulation.values import search_text
+from library.extensions import db
+from library.models import Book, utcnow
+from tests.test_books import WAR_AND_PEACE_ISBN, search, titles
+
+COMMON = 1100  # books whose titles share the words "common tale": more than the cap
+
+
+def add_books(app, names, author="Writer"):
+    """Many books at once, straight into the table (the API would take minutes)."""
+    now = utcnow()
+    rows = [
+        {
+            "title": name,
+            "author": author,
+            "copies_total": 1,
+            "copies_available": 1,
+            "search_text": search_text(name, author),
+            "created_at": now,
+            "updated_at": now,
+        }
+        for name in names
+    ]
+    with app.app_context():
+        db.session.execute(insert(Book), rows)
+        db.session.commit()
+
+
+def common(i):
+    return f"Common tale {i:04d}"
+
+
+@pytest.fixture
+def many(app):
+    add_books(app, [common(i) for i in range(COMMON)])
+
+
+def page_of(api, **params):
+    r = api.get("/books", query_string=params)
+    assert r.status_code == 200, r.json
+    return r.json
+
+
+# ---- the capped count ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", [{"q": "common"}, {"q": "TALE com"}, {}])
+def test_more_than_1000_books_are_counted_as_1000_and_capped(api, many, query):
+    body = page_of(api, **query)
+    assert body["total"] == 1000 and body["total_capped"] is True
+    assert titles(body) == [common(i) for i in range(20)]
+
+
+def test_up_to_1000_books_are_counted_exactly(api, app, make_book):
+    add_books(app, [common(i) for i in range(1000)])
+    make_book(title="A rare book")
+    body = page_of(api, q="common")
+    assert body["total"] == 1000 and body["total_capped"] is False
+    body = page_of(api, q="rare")
+    assert body["total"] == 1 and body["total_capped"] is False
+    assert titles(body) == ["A rare book"]
+    assert page_of(api)["total_capped"] is True  # 1001 books in all
+
+
+@pytest.mark.parametrize("query", [{"q": "common"}, {}])
+def test_a_page_past_the_cap_still_has_its_books(api, many, query):
+    body = page_of(api, page=51, **query)  # books 1001 to 1020
+    assert body["total"] == 1000 and body["total_capped"] is True
+    assert titles(body) == [common(i) for i in range(1000, 1020)]
+    assert titles(page_of(api, page=11, per_page=100, **query)) == [
+        common(i) for i in range(1000, COMMON)
+    ]
+    past = page_of(api, page=12, per_page=100, **query)  # past the real end
+    assert past["items"] == [] and past["total"] == 1000 and past["total_capped"] is True
+
+
+@pytest.mark.parametrize("query", [{"q": "common"}, {}])
+def test_a_huge_page_number_of_a_capped_list_is_an_empty_page(api, many, query):
+    body = page_of(api, page=2**63 - 1, per_page=100, **query)
+    assert body["items"] == [] and body["total_capped"] is True
+
+
+@pytest.mark.parametrize("page", [3, 2**63 - 1])
+def test_a_search_page_past_the_end_is_empty_and_keeps_its_count(api, make_book, page):
+    for name in ("Tale one", "Tale two", "Tale three"):
+        make_book(title=name)
+    body = page_of(api, q="tale", page=page, per_page=2)
+    assert body["items"] == [] and body["total"] == 3 and body["total_capped"] is False
+    assert page_of(api, q="nothing")["total"] == 0
+
+
+def test_the_cap_applies_with_the_shelf_filter(api, app, many, way):
+    with app.app_context():
+        db.session.execute(update(Book).where(Book.title == common(3)).values(copies_available=0))
+        db.session.commit()
+    on_shelf = page_of(api, q="common", available="true")
+    assert on_shelf["total"] == 1000 and on_shelf["total_capped"] is True
+    assert common(3) not in titles(on_shelf) and common(20) in titles(on_shelf)
+    out = page_of(api, q="common", available="false")
+    assert titles(out) == [common(3)] and out["total_capped"] is False
+
+
+def test_withdrawn_books_are_not_counted(api, app, many):
+    with app.app_context():
+        db.session.execute(
+            update(Book)
+            .where(Book.title.in_([common(i) for i in range(100, COMMON)]))
+            .values(withdrawn_at=utcnow())
+        )
+        db.session.commit()
+    for query in ({"q": "common"}, {}):
+        body = page_of(api, per_page=100, **query)
+        assert body["total"] == 100 and body["total_capped"] is False
+
+
+# ---- a capped search finds the same page whichever way it reads ----------------------
+
+
+@pytest.fixture(params=["as_it_chooses", "walk", "sort"])
+def way(request, monkeypatch):
+    """Make a capped search walk the titles (even on SQLite, which walks only for very
+    common words), or find the walk too short and sort every match instead; `walks`
+    records what each walk found (None: too short)."""
+    if request.param != "as_it_chooses":
+        monkeypatch.setattr(catalog, "WALK_FROM", 0)
+    if request.param == "sort":
+        monkeypatch.setattr(catalog, "WALK_LIMIT", 5)
+    walks = []
+    walk = catalog._walk
+
+    def recorded(*args):
+        walks.append(walk(*args))
+        return walks[-1]
+
+    monkeypatch.setattr(catalog, "_walk", recorded)
+    return request.param, walks
+
+
+@pytest.mark.parametrize(("page", "per_page"), [(1, 20), (3, 20), (51, 20), (2, 100)])
+def test_every_way_of_finding_a_page_gives_the_same_books(api, many, way, page, per_page):
+    first = (page - 1) * per_page
+    expected = [common(i) for i in range(first, min(first + per_page, COMMON))]
+    body = page_of(api, q="tale common", page=page, per_page=per_page)
+    assert titles(body) == expected
+    assert body["total"] == 1000 and body["total_capped"] is True
+    chosen, walks = way
+    if chosen == "walk":
+        assert walks and walks[-1] is not None
+    elif chosen == "sort":
+        assert walks == [None]
+
+
+def test_matches_that_sort_after_the_walk_are_found_by_sorting(api, app, many, monkeypatch):
+    """A Cyrillic word's books sort after every Latin title: the walk ends first."""
+    add_books(app, [f"Aardvark {i:03d}" for i in range(30)])
+    monkeypatch.setattr(catalog, "WALK_FROM", 0)
+    monkeypatch.setattr(catalog, "WALK_LIMIT", 25)
+    assert titles(page_of(api, q="common")) == [common(i) for i in range(20)]
+    assert titles(page_of(api, q="aardvark")) == [f"Aardvark {i:03d}" for i in range(20)]
+
+
+def test_a_capped_search_matches_word_starts_only(api, app, many, way):
+    add_books(app, ["Aa uncommon tale", "Ab common_tale joined"])
+    # "common_tale" is one word (`fold` keeps the underscore): it starts with "common",
+    # and "tale" starts no word of it; "uncommon" does not start with "common".
+    assert search(api, "common") == ["Ab common_tale joined"] + [common(i) for i in range(19)]
+    assert search(api, "tale") == ["Aa uncommon tale"] + [common(i) for i in range(19)]
+
+
+# ---- the ISBN query ------------------------------------------------------------------
+
+
+def test_an_isbn_query_finds_its_book_and_title_words_on_either_database(api, make_book):
+    make_book(title="Война и мир", isbn=WAR_AND_PEACE_ISBN)
+    make_book(title="Notes 9785170878833 on a number")
+    # The 13 digits are also the start of a title word; hyphenated, they are five words.
+    assert search(api, WAR_AND_PEACE_ISBN) == ["Notes 9785170878833 on a number", "Война и мир"]
+    assert search(api, "978-5-17-087883-3") == ["Война и мир"]
+    assert search(api, "5-17-087883-4") == ["Война и мир"]
+
+
+def test_an_isbn_query_reads_no_whole_table(app, make_book):
+    """SQLite once answered `isbn = ? OR id IN (...)` by reading every book."""
+    from library.circulation.books import _search_match
+
+    make_book(title="Война и мир", isbn=WAR_AND_PEACE_ISBN)
+    with app.app_context():
+        stmt = select(Book.id).where(Book.withdrawn_at.is_(None), _search_match("5-17-087883-4"))
+        compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
+        if db.engine.dialect.name == "postgresql":
+            add_filler = (
+                "INSERT INTO book (title, author, copies_total, copies_available, "
+                "search_text, created_at, updated_at) SELECT 'Filler ' || i, 'A', 1, 1, "
+                "' filler ' || i || ' a', now(), now() FROM generate_series(1, 5000) i"
+            )
+            db.session.execute(text(add_filler))
+            db.session.execute(text("ANALYZE book"))
+            plan = " ".join(db.session.execute(text(f"EXPLAIN {compiled}")).scalars())
+            assert "Seq Scan" not in plan and "uq_book_isbn_active" in plan, plan
+        else:
+            rows = db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}")).all()
+            plan = [str(r[-1]) for r in rows]
+            assert not [step for step in plan if re.fullmatch(r"SCAN book\b.*", step)], plan
+            assert any("uq_book_isbn_active" in step for step in plan), plan
+        assert db.session.execute(stmt).scalars().all() == [1]
+        db.session.rollback()
+
+
+# ---- SQLite: the search index holds the active books only -----------------------------
+
+
+def indexed(word):
+    found = db.session.execute(
+        text("SELECT rowid FROM book_fts WHERE book_fts MATCH :q ORDER BY rowid"),
+        {"q": f'"{word}"*'},
+    )
+    return found.scalars().all()
+
+
+def test_sqlite_search_index_holds_only_active_books(app, api, make_book, dialect):
+    if dialect != "sqlite":
+        pytest.skip("PostgreSQL's GIN index is partial (WHERE withdrawn_at IS NULL)")
+    kept = make_book(title="Kept volume")
+    gone = make_book(title="Gone volume")
+    assert api.delete(f"/books/{gone['id']}").status_code == 204
+    with app.app_context():
+        assert indexed("volume") == [kept["id"]]
+        # A withdrawn book edited stays out; brought back, it is found again.
+        db.session.execute(
+            update(Book).where(Book.id == gone["id"]).values(search_text=" gone volume again")
+        )
+        db.session.commit()
+        assert indexed("again") == []
+        db.session.execute(update(Book).where(Book.id == gone["id"]).values(withdrawn_at=None))
+        db.session.commit()
+        assert indexed("again") == [gone["id"]]
+        db.session.execute(text("DELETE FROM book WHERE id = :id"), {"id": kept["id"]})
+        db.session.commit()
+        assert indexed("volume") == [gone["id"]]
+        # Words keep their underscores, as `fold` keeps them in search_text.
+        make_book(title="Percent_Book")
+        assert indexed("book") == [] and len(indexed("percent_b")) == 1
+
+
+# ---- the desk's books list -----------------------------------------------------------
+
+
+RU = {"Accept-Language": "ru-RU,ru;q=0.9"}
+
+
+def test_the_books_page_shows_a_capped_count_and_pages_on(desk, many):
+    html = desk.get("/books").text
+    assert "1,000+ books" in html and common(0) in html
+    assert "Page 1" in html and "Page 1 of" not in html and 'rel="next"' in html
+    later = desk.get("/books?q=common&page=51").text
+    assert common(1000) in later and common(1019) in later and "1,000+ books" in later
+    assert 'rel="prev"' in later and 'rel="next"' in later
+    last = desk.get("/books?q=common&page=37&per_page=30&available=true").text  # 1080-1099
+    assert common(1099) in last and 'rel="next"' not in last  # a short page is the last
+    assert re.search(r"1\s000\+ книг", desk.get("/books", headers=RU).text)
+
+
+def test_the_books_page_counts_exactly_below_the_cap(desk, app):
+    add_books(app, [common(i) for i in range(45)])
+    html = desk.get("/books?q=tale").text
+    assert "45 books" in html and "+ books" not in html and "Page 1 of 3" in html
+
+
+def test_a_book_of_the_longest_title_and_author_in_a_wide_script_saves_and_is_found(api):
+    """300 characters of a three-byte script in both: the title index must not refuse
+    them (PostgreSQL's btree entries end at 2704 bytes; migration 0006)."""
+    title, author = "漢" * 299 + "書", "著" * 300
+    created = api.post("/books", json={"title": title, "author": author})
+    assert created.status_code == 201, created.get_data(as_text=True)[:300]
+    found = api.get("/books", query_string={"q": "漢"}).json
+    assert [b["id"] for b in found["items"]] == [created.json["id"]]
