@@ -20,6 +20,13 @@ def table(header, rows):
     return "\n".join(out)
 
 
+def _count(matches):
+    """1234 as "1,234"; "1000+" (a capped count) as "1,000+"; older runs kept ints."""
+    text = str(matches)
+    number, plus = text.rstrip("+"), "+" if text.endswith("+") else ""
+    return f"{int(number):,}{plus}"
+
+
 def render(records):
     by = {}
     for rec in records:
@@ -149,7 +156,8 @@ def render(records):
                 row = [kind, f"{books:,}"]
                 for query, _q in queries:
                     x = cells.get((kind, books, query))
-                    row.append(f"{x['p50_ms']} / {x['p95_ms']} ({x['matches']:,})" if x else "")
+                    cell = f"{x['p50_ms']} / {x['p95_ms']} ({_count(x['matches'])})" if x else ""
+                    row.append(cell)
                 rows.append(row)
         parts.append(
             table(
