@@ -22,6 +22,10 @@ def _int(name, default):
     return int(os.environ.get(name, default))
 
 
+def _float(name, default):
+    return float(os.environ.get(name, default))
+
+
 def normalize_database_url(url):
     """Point any PostgreSQL URL at the project's own driver (psycopg 3).
 
@@ -41,7 +45,10 @@ class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", DEFAULT_SECRET_KEY)
     # None means "SQLite file in the instance folder"; create_app fills it in.
     SQLALCHEMY_DATABASE_URI = normalize_database_url(os.environ.get("DATABASE_URL"))
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # No ping at every checkout: database.py pings only a connection that idled this
+    # many seconds (a fresh or busy one is used as it is).
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": False}
+    DATABASE_PING_AFTER_SECONDS = _float("DATABASE_PING_AFTER_SECONDS", 1.0)
     # Seconds to wait for a new PostgreSQL connection before answering 503; without it
     # a database host that drops packets holds a worker for minutes (database.py).
     DATABASE_CONNECT_TIMEOUT = _int("DATABASE_CONNECT_TIMEOUT", 5)

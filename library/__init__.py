@@ -29,13 +29,6 @@ def create_app(config_class=Config, **overrides):
         app.config["SQLALCHEMY_DATABASE_URI"] = (
             f"sqlite:///{Path(app.instance_path) / 'library.db'}"
         )
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # A file this process opens itself: no server whose connections could drop, so
-        # the pool's ping at every checkout would be a statement for nothing.
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
-            **app.config["SQLALCHEMY_ENGINE_OPTIONS"],
-            "pool_pre_ping": False,
-        }
     app.config["JWT_ACCESS_TOKEN_EXPIRES"] = timedelta(minutes=app.config["ACCESS_TOKEN_MINUTES"])
     app.json.sort_keys = False
     app.json.ensure_ascii = False
