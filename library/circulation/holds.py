@@ -31,7 +31,6 @@ from .errors import (
     ReaderNotFound,
 )
 from .readers import get_reader
-from .statements import loaded, run
 from .values import valid_id
 
 STATUSES = ("waiting", "ready", "fulfilled", "cancelled", "expired")
@@ -148,21 +147,6 @@ def pass_on(book_id, *, now, freed=0):
             .values(copies_available=Book.copies_available + freed - len(ready_ids))
         )
     return ready_ids
-
-
-def give_back(book_id, *, now):
-    """Put a returned copy of `book_id` back: to the first waiting hold, else the shelf
-    (then the book, as it is now, is returned).
-
-    The lock comes first, in its own statement: on PostgreSQL the next statement's
-    snapshot then sees every hold placed before it (placing one takes this lock), which
-    the NOT EXISTS of `BACK_ON_SHELF` relies on.
-    """
-    _lock_book(book_id)
-    back = loaded(Book, run(sql.BACK_ON_SHELF, book_id=book_id))
-    if back is None:
-        pass_on(book_id, now=now, freed=1)
-    return back
 
 
 def fulfil_ready_hold(book_id, reader_id, *, now):

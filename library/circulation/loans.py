@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
-from ..models import Book, Loan, Reader
+from ..models import Loan
 from . import statements as sql
 from .books import get_book
 from .common import paginate, setting, violated
@@ -34,7 +34,7 @@ from .errors import (
     NotBorrowed,
     RenewalLimitReached,
 )
-from .holds import fulfil_ready_hold, give_back, has_ready_holds, others_waiting
+from .holds import fulfil_ready_hold, has_ready_holds, others_waiting, pass_on
 from .readers import get_reader
 from .statements import loaded, run
 from .values import valid_id
@@ -82,15 +82,6 @@ def _refuse_issue(book_id, reader_id, *, limit, reader_counted):
     raise BookUnavailable(book_id=book_id)
 
 
-def _take_copy(book_id, reader_id, *, now):
-    """A copy for this issue, from the shelf or the reader's ready hold: the book, or
-    None when there is none for them."""
-    book = loaded(Book, run(sql.TAKE_FROM_SHELF, book_id=book_id, reader_id=reader_id))
-    if book is None and fulfil_ready_hold(book_id, reader_id, now=now):
-        book = get_book(book_id)
-    return book
-
-
 def _with(loan, book, reader):
     """`loan` holding the book and reader the statements returned, so that showing it
     loads nothing (the identity map alone keeps objects only while referenced)."""
@@ -107,48 +98,54 @@ def issue_loan(book_id, reader_id, *, now, actor_id=None):
     BookUnavailable, BookOnHold.
     """
     limit = setting("LOAN_LIMIT")
-    reader = valid_id(reader_id) and loaded(
-        Reader, run(sql.COUNT_LOAN, reader_id=reader_id, limit=limit)
-    )
-    book = reader and valid_id(book_id) and _take_copy(book_id, reader_id, now=now)
-    if not book:
-        _refuse_issue(book_id, reader_id, limit=limit, reader_counted=bool(reader))
+    due_at = now + timedelta(days=setting("LOAN_PERIOD_DAYS"))
+    reader = book = loan = None
     try:
-        row = run(
-            sql.NEW_LOAN,
-            book_id=book_id,
-            reader_id=reader_id,
-            issued_at=now,
-            due_at=now + timedelta(days=setting("LOAN_PERIOD_DAYS")),
-            renewals=0,
-            issued_by=actor_id,
-        )
+        if valid_id(reader_id) and valid_id(book_id):
+            reader, book, loan = sql.issue(
+                book_id, reader_id, limit=limit, now=now, due_at=due_at, actor_id=actor_id
+            )
+        if reader and not book and fulfil_ready_hold(book_id, reader_id, now=now):
+            book = get_book(book_id)  # the copy kept for them on the hold shelf
+        if not book:
+            _refuse_issue(book_id, reader_id, limit=limit, reader_counted=bool(reader))
+        if loan is None:
+            row = run(
+                sql.NEW_LOAN,
+                book_id=book_id,
+                reader_id=reader_id,
+                issued_at=now,
+                due_at=due_at,
+                renewals=0,
+                issued_by=actor_id,
+            )
+            loan = _with(loaded(Loan, row), book, reader)
+            # Imported here: the outbox builds on this package's helpers (an import cycle).
+            from ..notifications.outbox import queue_loan_issued
+
+            queue_loan_issued(loan, now=now)
     except IntegrityError as exc:
         if violated(exc, "reader_id"):  # uq_loan_open_reader_book: the reader has it
             raise AlreadyBorrowed(book_id=book_id, reader_id=reader_id) from exc
         raise
-    # Imported here: the outbox builds on this package's helpers (a cycle at import time).
-    from ..notifications.outbox import queue_loan_issued
-
-    loan = _with(loaded(Loan, row), book, reader)
-    queue_loan_issued(loan, now=now)
-    return loan
+    return _with(loan, book, reader)
 
 
-def _close(close, *, now, actor_id, **params):
-    """Mark the open loan that `close` (a prebuilt UPDATE) matches returned; its copy
-    goes to the first waiting hold, else back on the shelf. The caller has locked the
-    loan's reader.
+def _close(how, *, now, actor_id, **params):
+    """Mark the open loan that `how` finds (statements.close) returned; its copy goes to
+    the first waiting hold, else back on the shelf. None when there is no such loan.
 
     The reader is locked before the loan and the book. Closing first would take the
     loan and book locks while a concurrent issue to that reader holds the reader's and
     waits for the book (or for the open loan, through the unique index): a deadlock.
     """
-    loan = loaded(Loan, run(close, now=now, actor_id=actor_id, **params))
+    loan = sql.close(how, now=now, actor_id=actor_id, **params)
     if loan is None:
         return None
-    book = give_back(loan.book_id, now=now)
-    return _with(loan, book, loaded(Reader, run(sql.UNCOUNT_LOAN, reader_id=loan.reader_id)))
+    book, reader = sql.shelve(loan.book_id, loan.reader_id)
+    if book is None:  # readers wait for it
+        pass_on(loan.book_id, now=now, freed=1)
+    return _with(loan, book, reader)
 
 
 def return_loan(loan_id, *, now, actor_id=None):
@@ -156,8 +153,7 @@ def return_loan(loan_id, *, now, actor_id=None):
 
     Raises LoanNotFound, AlreadyReturned.
     """
-    locked = valid_id(loan_id) and run(sql.LOCK_READER_OF_LOAN, loan_id=loan_id)
-    loan = locked and _close(sql.CLOSE_LOAN, loan_id=loan_id, now=now, actor_id=actor_id)
+    loan = valid_id(loan_id) and _close("loan", loan_id=loan_id, now=now, actor_id=actor_id)
     if not loan:
         get_loan(loan_id)
         raise AlreadyReturned(loan_id=loan_id)
@@ -169,13 +165,16 @@ def return_book(book_id, reader_id, *, now, actor_id=None):
 
     Raises NotBorrowed.
     """
-    locked = valid_id(book_id) and valid_id(reader_id) and run(sql.LOCK_READER, reader_id=reader_id)
-    loan = locked and _close(
-        sql.CLOSE_READERS_LOAN_OF_BOOK,
-        of_book=book_id,
-        of_reader=reader_id,
-        now=now,
-        actor_id=actor_id,
+    loan = (
+        valid_id(book_id)
+        and valid_id(reader_id)
+        and _close(
+            "readers_book",
+            of_book=book_id,
+            of_reader=reader_id,
+            now=now,
+            actor_id=actor_id,
+        )
     )
     if not loan:
         raise NotBorrowed(book_id=book_id, reader_id=reader_id)

@@ -6,11 +6,17 @@ statement building), with bound parameters. Their RETURNING rows become the loan
 and reader the answer shows, through `loaded()`, without another query. The rest of
 the app uses the ORM freely.
 
+On PostgreSQL, where every statement is a round trip to the server, the same
+statements run joined as data-modifying WITH queries: an issue is one statement, a
+return two (`issue`, `close`, `shelve`). The WHERE clauses, and so the rules, are the
+very ones SQLite runs one by one; what may differ is only how many trips it takes.
+
 Parameter names never repeat a column of the table an UPDATE or INSERT writes (those
 names are the statement's own).
 """
 
-from sqlalchemy import bindparam, exists, select
+from flask import current_app
+from sqlalchemy import bindparam, cast, exists, literal, select, true
 from sqlalchemy.orm import make_transient_to_detached
 
 from ..extensions import db
@@ -65,7 +71,7 @@ LOCK_READER_OF_LOAN = (
     .with_for_update(key_share=True)
 )
 LOCK_READER = (
-    select(reader.c.id).where(reader.c.id == bindparam("reader_id")).with_for_update(key_share=True)
+    select(reader.c.id).where(reader.c.id == bindparam("of_reader")).with_for_update(key_share=True)
 )
 _CLOSED = {"returned_at": bindparam("now"), "returned_by": bindparam("actor_id")}
 CLOSE_LOAN = (
@@ -123,3 +129,157 @@ def loaded(model, row):
     instance = model(**getattr(row, "_mapping", row))
     make_transient_to_detached(instance)
     return db.session.merge(instance, load=False)
+
+
+# PostgreSQL: the same statements, joined -----------------------------------------------
+
+
+def _postgresql():
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _labelled(cte, prefix):
+    return [column.label(f"{prefix}{column.key}") for column in cte.c]
+
+
+def _unlabelled(row, prefix, table):
+    """The columns of `table` that a joined statement returned as `prefix`name, or None
+    when its part matched nothing (a NULL id)."""
+    values = {column.key: row._mapping[f"{prefix}{column.key}"] for column in table.c}
+    return None if values["id"] is None else values
+
+
+def _after(cte):
+    """A WHERE condition that makes the statement it is put in run after `cte` has
+    (PostgreSQL evaluates it first, once, as an InitPlan) and only if `cte` matched:
+    the order in which the joined statements take their row locks."""
+    return exists(select(literal(1)).select_from(cte))
+
+
+def _built(name, build):
+    """The statement `name`, built once per app (a subject's text is the app's)."""
+    cache = current_app.extensions.setdefault("library.statements", {})
+    statement = cache.get(name)
+    if statement is None:
+        statement = cache[name] = build()
+    return statement
+
+
+def _issue_statement():
+    """COUNT_LOAN, then TAKE_FROM_SHELF, then NEW_LOAN and its "borrowed" notices."""
+    from ..notifications.outbox import loan_issued_rows  # the outbox builds on this package
+
+    counted = COUNT_LOAN.cte("counted")
+    taken = TAKE_FROM_SHELF.where(_after(counted)).cte("taken")
+    new_loan = (
+        loan.insert()
+        .from_select(
+            ["book_id", "reader_id", "issued_at", "due_at", "renewals", "issued_by"],
+            select(
+                taken.c.id,
+                counted.c.id,
+                cast(bindparam("at", type_=loan.c.issued_at.type), loan.c.issued_at.type),
+                cast(bindparam("due", type_=loan.c.due_at.type), loan.c.due_at.type),
+                literal(0),
+                cast(bindparam("actor", type_=loan.c.issued_by.type), loan.c.issued_by.type),
+            ).select_from(taken.join(counted, true())),
+        )
+        .returning(*loan.c)
+        .cte("new_loan")
+    )
+    notified = loan_issued_rows(new_loan, counted, taken, bindparam("at")).cte("notified")
+    return (
+        select(*_labelled(counted, "r_"), *_labelled(taken, "b_"), *_labelled(new_loan, "l_"))
+        .select_from(counted.outerjoin(taken, true()).outerjoin(new_loan, true()))
+        .add_cte(notified)  # a data-modifying WITH query runs whether it is read or not
+    )
+
+
+def issue(book_id, reader_id, *, limit, now, due_at, actor_id):
+    """Count the loan against the reader's limit and take a copy from the shelf:
+    `(reader, book, loan)`, the reader None when the limit (or a deleted reader) refused,
+    the book None when no copy was on the shelf for them.
+
+    On PostgreSQL the same statement inserts the loan and queues its "borrowed" notices
+    (`loan` then comes back too); on SQLite `loan` is None and the caller inserts it.
+    """
+    params = {"book_id": book_id, "reader_id": reader_id, "limit": limit}
+    if not _postgresql():
+        reader_row = run(COUNT_LOAN, **params)
+        book_row = reader_row and run(TAKE_FROM_SHELF, **params)
+        return loaded(Reader, reader_row), loaded(Book, book_row), None
+    row = run(_built("issue", _issue_statement), **params, at=now, due=due_at, actor=actor_id)
+    if row is None:
+        return None, None, None
+    return tuple(
+        loaded(model, _unlabelled(row, prefix, model.__table__))
+        for model, prefix in ((Reader, "r_"), (Book, "b_"), (Loan, "l_"))
+    )
+
+
+def _closing(lock_reader, close):
+    """`lock_reader`, then `close`, then the lock of the closed loan's book."""
+    locked_reader = lock_reader.cte("locked_reader")
+    closed = close.where(_after(locked_reader)).cte("closed")
+    locked_book = (
+        select(book.c.id)
+        .where(book.c.id == select(closed.c.book_id).scalar_subquery())
+        .with_for_update(key_share=True)
+        .cte("locked_book")
+    )
+    return select(*_labelled(closed, "l_"), locked_book.c.id.label("locked_book_id")).select_from(
+        closed.outerjoin(locked_book, true())
+    )
+
+
+CLOSINGS = {
+    "loan": (LOCK_READER_OF_LOAN, CLOSE_LOAN),
+    "readers_book": (LOCK_READER, CLOSE_READERS_LOAN_OF_BOOK),
+}
+
+
+def close(how, **params):
+    """Lock the loan's reader and close the open loan (`how`: by "loan" id, or the
+    "readers_book" of a reader), then lock its book: the loan, or None when there was
+    no such open loan.
+
+    SQLite: each a statement (BEGIN IMMEDIATE holds the write lock already).
+    PostgreSQL: one statement, taking the locks in the same order.
+    """
+    lock_reader, close_loan = CLOSINGS[how]
+    if not _postgresql():
+        if not run(lock_reader, **params):
+            return None
+        closed = loaded(Loan, run(close_loan, **params))
+        if closed is not None:
+            run(LOCK_BOOK, book_id=closed.book_id)
+        return closed
+    row = run(_built(f"close_{how}", lambda: _closing(lock_reader, close_loan)), **params)
+    return row and loaded(Loan, _unlabelled(row, "l_", loan))
+
+
+def _shelving_statement():
+    back = BACK_ON_SHELF.cte("back")
+    uncounted = UNCOUNT_LOAN.cte("uncounted")
+    return select(*_labelled(uncounted, "r_"), *_labelled(back, "b_")).select_from(
+        uncounted.outerjoin(back, true())
+    )
+
+
+def shelve(book_id, reader_id):
+    """After `close`: the loan off the reader's count, and the copy back on the shelf
+    unless a reader waits for the book: `(book, reader)`, the book None when someone waits
+    (the caller then hands the copy on). On PostgreSQL one statement.
+
+    It comes after the statement that took the book's lock: on PostgreSQL its snapshot
+    then sees every hold placed before it (placing one takes that lock), which the NOT
+    EXISTS of `BACK_ON_SHELF` relies on.
+    """
+    if not _postgresql():
+        reader_row = run(UNCOUNT_LOAN, reader_id=reader_id)
+        return loaded(Book, run(BACK_ON_SHELF, book_id=book_id)), loaded(Reader, reader_row)
+    row = run(_built("shelve", _shelving_statement), book_id=book_id, reader_id=reader_id)
+    return (
+        loaded(Book, _unlabelled(row, "b_", book)),
+        loaded(Reader, _unlabelled(row, "r_", reader)),
+    )

@@ -8,7 +8,7 @@ notifications with it, so a message exists exactly when its event does. The work
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import String, and_, cast, func, literal, select, update
+from sqlalchemy import String, and_, case, cast, func, literal, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..circulation.common import paginate, setting
@@ -99,6 +99,57 @@ def queue_loan_issued(loan, *, now):
 
 # The Core table's INSERT: executemany of plain rows, nothing mapped back.
 _NOTIFICATION_ROWS = Notification.__table__.insert()
+
+
+def loan_issued_rows(loans, readers, books, at):
+    """What `queue_loan_issued` queues, as one INSERT ... SELECT over the rows of
+    `loans`, `readers` and `books` (selectables with those tables' columns, one row
+    each: the WITH queries of a statement that issues, circulation/statements.py).
+
+    For PostgreSQL, whose issue is then one statement; `at` is the moment queued.
+    """
+    config = current_app.config
+    language = case(  # language_of()
+        *((readers.c.language == known, literal(known)) for known in config["LANGUAGES"]),
+        else_=literal(config["DEFAULT_LANGUAGE"]),
+    )
+    moment = cast(at, UTCDateTime)
+    columns = ["kind", "channel", "recipient", "subject", "language", "reader_id"]
+    columns += ["loan_id", "due_at", "status", "attempts", "next_attempt_at", "created_at"]
+
+    def on(channel, recipient, *where):
+        return (
+            select(
+                literal("loan_issued"),
+                literal(channel),
+                recipient,
+                subject_sql("loan_issued", language, books.c.title),
+                language,
+                readers.c.id,
+                loans.c.id,
+                loans.c.due_at,
+                literal("pending"),
+                literal(0),
+                moment,
+                moment,
+            )
+            .select_from(loans.join(readers, true()).join(books, true()))
+            .where(*where)
+        )
+
+    rows = union_all(
+        on("email", readers.c.email),
+        on(
+            "telegram",
+            cast(readers.c.telegram_chat_id, String),
+            readers.c.telegram_chat_id.is_not(None),
+        ),
+    )
+    return (
+        Notification.__table__.insert()
+        .from_select(columns, rows)
+        .returning(Notification.__table__.c.id)
+    )
 
 
 def queue_telegram_reply(kind, chat_id, *, now, reader=None):
