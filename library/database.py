@@ -225,9 +225,17 @@ def _epoch_sqlite(element, compiler, **kw):
 
 # The catalog's search indexes are made by migrations, differently per dialect
 # (0005 PostgreSQL: a GIN expression index, SQLite: an FTS5 table kept in step by
-# triggers; 0006: the title index, with search_text on SQLite only): Alembic's
-# autogenerate must leave these objects, which no model describes, alone.
-SEARCH_INDEX_OBJECTS = ("book_fts", "ix_book_search_tsv", "ix_book_title_active")
+# triggers; 0006: the title index, with search_text on SQLite only; 0007 PostgreSQL:
+# the titles with search_text, in two partial indexes; 0008 PostgreSQL: the words as a
+# generated tsvector column): Alembic's autogenerate must leave these objects, which no
+# model describes, alone.
+SEARCH_INDEX_OBJECTS = (
+    "book_fts",
+    "ix_book_search_tsv",
+    "ix_book_title_active",
+    "ix_book_title_walk",
+    "search_tsv",
+)
 
 
 def include_in_autogenerate(name, _type, _parent_names):

@@ -285,3 +285,20 @@ def test_a_book_of_the_longest_title_and_author_in_a_wide_script_saves_and_is_fo
     assert created.status_code == 201, created.get_data(as_text=True)[:300]
     found = api.get("/books", query_string={"q": "漢"}).json
     assert [b["id"] for b in found["items"]] == [created.json["id"]]
+
+
+def test_a_book_too_long_for_the_covering_title_index_is_walked_in_its_place(api, many, way):
+    """PostgreSQL walks the titles in two partial indexes (migration 0007): the covering
+    one, and one for books whose title and words pass 2000 bytes. Such a book (a title and
+    author of 300 four-byte characters: 3,600 bytes, past any btree entry) saves, and a
+    capped search finds it where its title sorts, whichever way it finds its page."""
+    title = common(4) + " " + "𠀀" * (300 - len(common(4)) - 1)
+    created = api.post("/books", json={"title": title, "author": "𠀁" * 300})
+    assert created.status_code == 201, created.get_data(as_text=True)[:300]
+    body = page_of(api, q="common tale")
+    assert body["total_capped"] is True
+    expected = [common(i) for i in range(5)] + [title] + [common(i) for i in range(5, 19)]
+    assert titles(body) == expected
+    chosen, walks = way
+    if chosen == "walk":
+        assert walks and walks[-1] is not None

@@ -1,6 +1,16 @@
 """The catalog: add, change, withdraw and search books."""
 
-from sqlalchemy import and_, func, literal_column, or_, select, text, union, update
+from sqlalchemy import (
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    union,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -18,6 +28,9 @@ WALK_LIMIT = 10_000
 # Where SQLite can count a search's matches, it walks the titles only past this many:
 # below it, sorting the matches reads fewer books than a walk reads titles.
 WALK_FROM = 2_000
+# PostgreSQL: the words of search_text as a tsvector, a column the database computes
+# (migration 0008); no model declares it, so a SELECT of a book never carries it.
+SEARCH_TSV = literal_column("book.search_tsv")
 
 
 def get_book(book_id):
@@ -45,18 +58,18 @@ def words_match(column, q):
 
 def _indexed_words_match(words, isbn=None):
     """Every word starts some word of the book's search_text, answered by the search
-    index (PostgreSQL full-text, SQLite FTS5; migrations 0005 and 0006), not by a scan.
+    index (PostgreSQL full-text, SQLite FTS5; migrations 0005, 0006 and 0008), not by
+    a scan.
     With `isbn`, the book with that ISBN matches too.
 
     The words come from `fold` (letters, digits, underscore), so they need no quoting
     beyond the quotes around each.
     """
     if _on_postgresql():
-        # The same expression as the index, with the configuration as a literal.
+        # The configuration as a literal, as the column's expression has it.
         simple = literal_column("'simple'")
         tsquery = " & ".join(f"'{w}':*" for w in words)
-        tsvector = func.to_tsvector(simple, Book.search_text)
-        match = tsvector.op("@@")(func.to_tsquery(simple, tsquery))
+        match = SEARCH_TSV.op("@@")(func.to_tsquery(simple, tsquery))
         # PostgreSQL ORs the two indexes (a BitmapOr).
         return or_(Book.isbn == isbn, match) if isbn else match
     ids = _fts_ids(words)
@@ -200,21 +213,15 @@ def _walk(q, available, offset, per_page):
     found by reading the titles in order, or None when the first WALK_LIMIT titles do
     not fill the page.
 
-    On SQLite the index ix_book_title_active holds each title with its book's id and
-    search_text, so the walk tests the words from the index alone, at a fraction of a
-    microsecond a title (PostgreSQL reads search_text from the table: see migration
-    0006), and reads only the matching books: a word in one book of a hundred fills a
+    The title index holds each title with its book's id and search_text (SQLite:
+    ix_book_title_active; PostgreSQL: see `_first_titles`), so the walk tests the words
+    from the index alone, at a fraction of a microsecond a title, and reads only the
+    matching books: a word in one book of a hundred fills a
     first page after about 2,000 titles, while sorting its 10,000 matches reads 10,000
     books. The limit bounds the walk when the matches sort late (a Cyrillic word's books
     all come after the Latin titles).
     """
-    titles = (
-        select(Book.id, Book.title, Book.search_text)
-        .where(Book.withdrawn_at.is_(None))
-        .order_by(Book.title, Book.id)
-        .limit(WALK_LIMIT)
-        .subquery()
-    )
+    titles = _first_titles()
     found = select(titles.c.id, titles.c.title).where(words_match(titles.c.search_text, q))
     if available is not None:
         found = found.join(Book, Book.id == titles.c.id).where(*_on_shelf(available))
@@ -223,6 +230,31 @@ def _walk(q, available, offset, per_page):
     walk = select(Book).join(found, Book.id == found.c.id).order_by(found.c.title, found.c.id)
     books = db.session.scalars(walk).all()
     return books if len(books) == per_page else None
+
+
+# Migration 0007's predicate, word for word: which books PostgreSQL's covering title
+# index ix_book_title_walk holds (the others are in ix_book_title_walk_long).
+WALK_FITS = "octet_length(title) + octet_length(search_text) <= 2000"
+
+
+def _first_titles():
+    """The first WALK_LIMIT active books in title order: (id, title, search_text).
+
+    PostgreSQL reads them from migration 0007's two partial indexes, merged in order:
+    nearly all from the covering one, as an index-only scan; the few whose text is too
+    long for a btree entry from the other, which reads search_text from the table.
+    """
+    columns, active = (Book.id, Book.title, Book.search_text), Book.withdrawn_at.is_(None)
+    in_order = (Book.title, Book.id)
+    if not _on_postgresql():
+        return select(*columns).where(active).order_by(*in_order).limit(WALK_LIMIT).subquery()
+    both = union_all(
+        *(
+            select(*columns).where(active, text(part)).order_by(*in_order).limit(WALK_LIMIT)
+            for part in (WALK_FITS, f"NOT ({WALK_FITS})")
+        )
+    ).subquery()
+    return select(both).order_by(both.c.title, both.c.id).limit(WALK_LIMIT).subquery()
 
 
 def _ensure_isbn_free(isbn, book_id=None):
