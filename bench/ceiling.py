@@ -102,6 +102,14 @@ def write(counter_id):
     return None if row is None else row[0]
 
 
+def close():
+    """Close this process's connection (the benchmark calls `write` in process too)."""
+    global _conn
+    if _conn is not None:
+        _conn.close()
+        _conn = None
+
+
 def app(environ, start_response):
     """The bare ceiling: WSGI, no framework."""
     if environ.get("PATH_INFO") == "/healthz":

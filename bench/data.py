@@ -4,8 +4,8 @@ Nothing here goes through the app's API or ORM: the catalog, readers and loans a
 written with COPY (PostgreSQL, psycopg 3) or executemany (sqlite3), in the shape the
 migrations made. `search_text` is computed with the app's own folding function
 (`library.circulation.values.search_text`), so the loaded rows are exactly what the app
-would have stored; the search index follows by itself (a GIN expression index on
-PostgreSQL, FTS5 triggers on SQLite).
+would have stored; the search indexes follow by themselves (on PostgreSQL the generated
+`search_tsv` column and its GIN index, and the title indexes; on SQLite the FTS5 triggers).
 """
 
 # ruff: noqa: S608, S311, SIM905

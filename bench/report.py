@@ -146,6 +146,15 @@ def render(records):
                 ],
             )
         )
+    ladder = by.get("request_cpu", [])
+    if ladder:
+        steps = list(dict.fromkeys(step for x in ladder for step in x["ms"]))
+        parts.append(
+            table(
+                ["db", *(f"`{step}`" for step in steps)],
+                [[x["db"], *(x["ms"].get(step) for step in steps)] for x in ladder],
+            )
+        )
     searches = [x for x in by.get("search", []) if "query" in x]
     if searches:
         queries = list(dict.fromkeys((x["query"], x["q"]) for x in searches))

@@ -153,7 +153,11 @@ def return_everything(db, *servers):
 
 
 def describe(statement):
-    """`UPDATE reader`, `SELECT revoked_token`...: a statement's verb and first table."""
+    """`UPDATE reader`, `SELECT revoked_token`...: a statement's verb and first table; a
+    WITH statement (PostgreSQL's joined issue and return) as `WITH` and the writes in it."""
+    if statement.lstrip().upper().startswith("WITH"):
+        writes = re.findall(r"\b(UPDATE|INSERT INTO|DELETE FROM)\s+(\w+)", statement, re.I)
+        return "WITH " + ", ".join(f"{verb.split()[0].upper()} {table}" for verb, table in writes)
     words = statement.split()
     verb = words[0].upper() if words else "?"
     table = re.search(r"\b(?:FROM|UPDATE|INTO)\s+(\w+)", statement, re.I)
@@ -206,11 +210,101 @@ def statements_per_request(db):
         "ceiling_statements": 2,
         "issue_sql": sent["issue"],
         "return_sql": sent["return"],
-        "note": "SQL statements sent per request (BEGIN, COMMIT and the pool's pre-ping "
+        "note": "SQL statements sent per request (BEGIN, COMMIT and the pool's idle ping "
         "not counted); cpu = the app's own CPU per request in process (test client), "
         "median of 60, DB wait not included",
         "issue_cpu_ms": r(1000 * median(cpu["issue"][10:]), 2),
         "return_cpu_ms": r(1000 * median(cpu["return"][10:]), 2),
+    }
+
+
+def cpu_ms(call, times=60, warm=10):
+    """Median CPU ms of this process per `call()` (DB wait not included)."""
+    spent = []
+    for i in range(warm + times):
+        started = time.process_time()
+        call(i)
+        if i >= warm:
+            spent.append(time.process_time() - started)
+    return r(1000 * median(spent), 2)
+
+
+def request_cpu(db):
+    """Where a request's CPU goes: this process's CPU per request, in process, on a ladder
+    from the bare ceiling to an issue, so the gap to the ceiling can be read step by step."""
+    from werkzeug.test import Client
+
+    from library.extensions import db as sa
+
+    os.environ["BENCH_CEILING_DB"] = db.url
+    bare = Client(ceiling.app)
+    flask_ceiling = ceiling.flask_app.test_client()
+    app = inprocess_app(db)
+    client = app.test_client()
+    headers = bearer(client)
+    loan = client.post(
+        "/api/v1/loans",
+        json={"book_id": CATALOG_BOOKS - 80, "reader_id": CATALOG_READERS - 80},
+        headers=headers,
+    )
+    assert loan.status_code == 201, loan.get_data(as_text=True)
+    loan_url = f"/api/v1/loans/{loan.json['id']}"
+
+    def ok(reply, status=200):
+        assert reply.status_code == status, reply.get_data(as_text=True)
+
+    def cycle(i, step):
+        book, reader = CATALOG_BOOKS - 100 - i, CATALOG_READERS - 100 - i
+        if step == "issue":
+            started = time.process_time()
+            reply = client.post(
+                "/api/v1/loans", json={"book_id": book, "reader_id": reader}, headers=headers
+            )
+            spent = time.process_time() - started
+            ok(reply, 201)
+            client.post(f"/api/v1/loans/{reply.json['id']}/return", headers=headers)
+            return spent
+        reply = client.post(
+            "/api/v1/loans", json={"book_id": book, "reader_id": reader}, headers=headers
+        )
+        ok(reply, 201)
+        started = time.process_time()
+        back = client.post(f"/api/v1/loans/{reply.json['id']}/return", headers=headers)
+        spent = time.process_time() - started
+        ok(back)
+        return spent
+
+    def timed_cycle(step):
+        spent = [cycle(i, step) for i in range(70)][10:]
+        return r(1000 * median(spent), 2)
+
+    try:
+        steps = {
+            "ceiling_bare_wsgi": cpu_ms(lambda i: ok(bare.post("/", json={"id": i + 1}), 201)),
+            "ceiling_flask": cpu_ms(
+                lambda i: ok(flask_ceiling.post("/write", json={"id": i + 1}), 201)
+            ),
+            "app_healthz": cpu_ms(lambda i: ok(client.get("/healthz"))),
+            "app_auth_me": cpu_ms(lambda i: ok(client.get("/api/v1/auth/me", headers=headers))),
+            "app_get_loan": cpu_ms(lambda i: ok(client.get(loan_url, headers=headers))),
+            "app_issue": timed_cycle("issue"),
+            "app_return": timed_cycle("return"),
+        }
+    finally:
+        client.post(f"{loan_url}/return", headers=headers)
+        ceiling.close()
+        with app.app_context():
+            sa.engine.dispose()
+    return {
+        "figure": "request_cpu",
+        "db": db.kind,
+        "ms": steps,
+        "note": "CPU ms of the benchmark's own process per request, in process (werkzeug "
+        "test client, no HTTP, no gunicorn), median of 60 after 10 warm-ups, DB wait not "
+        "included. ceiling_*: bench/ceiling.py's write; healthz: the app's framework floor "
+        "(no auth; one SELECT 1 through the session); auth_me: + the bearer token check "
+        "(one statement); get_loan: + one read and its JSON schema; issue/return: the hot "
+        "path",
     }
 
 
@@ -235,6 +329,7 @@ def circulation(kind, *, rounds, seconds, flask_ceiling):
     ceiling.create_tables(db, CATALOG_READERS)
     db.vacuum_analyze()
     emit(statements_per_request(db))
+    emit(request_cpu(db))
     return_everything(db)
     db.vacuum_analyze()
 
