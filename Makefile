@@ -65,7 +65,7 @@ format: $(VENV)/.installed
 # where it makes bench_* databases) and wrk, the load generator (Debian's package,
 # installed here when missing). Options: BENCH_ARGS="--with-1m" (search at 1,000,000 books too),
 # BENCH_ROUNDS, BENCH_SECONDS, BENCH_WORKERS (see bench/README.md).
-bench: $(VENV)/.installed
+bench: install
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } \
 	  || { echo "bench needs wrk: apt-get install wrk" >&2; exit 1; }
 	$(PY) -m bench.run $(BENCH_ARGS)

@@ -2,6 +2,7 @@
 
 from sqlalchemy import (
     and_,
+    bindparam,
     func,
     literal_column,
     or_,
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Book
-from .common import Page, count_rows, paginate, violated
+from .common import Page, built, count_rows, paginate, violated
 from .errors import BookNotFound, BookOnLoan, CopiesOnLoan, IsbnTaken
 from .values import MAX_ID, fold, isbn_or_none, like_escape, valid_id
 
@@ -53,7 +54,12 @@ def find_book_by_isbn(isbn):
 
 def words_match(column, q):
     """Every word of `q` starts some word of `column` (a search_text column)."""
-    return and_(*(column.like(f"% {like_escape(w)}%", escape="\\") for w in fold(q)))
+    return and_(*(column.like(_word_start(w), escape="\\") for w in fold(q)))
+
+
+def _word_start(word):
+    """The LIKE pattern of a search_text in which some word starts with `word`."""
+    return f"% {like_escape(word)}%"
 
 
 def _indexed_words_match(words, isbn=None):
@@ -221,15 +227,38 @@ def _walk(q, available, offset, per_page):
     books. The limit bounds the walk when the matches sort late (a Cyrillic word's books
     all come after the Latin titles).
     """
+    words = fold(q)
+    name = f"walk_{len(words)}_{available}"
+    if len(words) <= WALK_KEPT_WORDS:
+        walk = built(name, lambda: _walk_statement(len(words), available))
+    else:
+        walk = _walk_statement(len(words), available)
+    params = {f"word_{i}": _word_start(word) for i, word in enumerate(words)}
+    page = {"offset": offset, "per_page": per_page, "walk_limit": WALK_LIMIT}
+    books = db.session.scalars(walk, {**params, **page}).all()
+    return books if len(books) == per_page else None
+
+
+# Walk statements are kept for queries of up to this many words (nearly all of them).
+WALK_KEPT_WORDS = 4
+
+
+def _walk_statement(words, available):
+    """The walk of `_walk` for a query of `words` words, their patterns bound as word_0,
+    word_1..., the page as offset and per_page, the titles read as walk_limit."""
     titles = _first_titles()
-    found = select(titles.c.id, titles.c.title).where(words_match(titles.c.search_text, q))
+    starts = (titles.c.search_text.like(bindparam(f"word_{i}"), escape="\\") for i in range(words))
+    found = select(titles.c.id, titles.c.title).where(*starts)
     if available is not None:
         found = found.join(Book, Book.id == titles.c.id).where(*_on_shelf(available))
     # The page's ids first, then their books: SQLite would read every match's book.
-    found = found.order_by(titles.c.title, titles.c.id).limit(per_page).offset(offset).subquery()
-    walk = select(Book).join(found, Book.id == found.c.id).order_by(found.c.title, found.c.id)
-    books = db.session.scalars(walk).all()
-    return books if len(books) == per_page else None
+    found = (
+        found.order_by(titles.c.title, titles.c.id)
+        .limit(bindparam("per_page"))
+        .offset(bindparam("offset"))
+        .subquery()
+    )
+    return select(Book).join(found, Book.id == found.c.id).order_by(found.c.title, found.c.id)
 
 
 # Migration 0007's predicate, word for word: which books PostgreSQL's covering title
@@ -238,23 +267,24 @@ WALK_FITS = "octet_length(title) + octet_length(search_text) <= 2000"
 
 
 def _first_titles():
-    """The first WALK_LIMIT active books in title order: (id, title, search_text).
+    """The first `walk_limit` (a bound parameter: WALK_LIMIT) active books in title
+    order: (id, title, search_text).
 
     PostgreSQL reads them from migration 0007's two partial indexes, merged in order:
     nearly all from the covering one, as an index-only scan; the few whose text is too
     long for a btree entry from the other, which reads search_text from the table.
     """
     columns, active = (Book.id, Book.title, Book.search_text), Book.withdrawn_at.is_(None)
-    in_order = (Book.title, Book.id)
+    in_order, limit = (Book.title, Book.id), bindparam("walk_limit")
     if not _on_postgresql():
-        return select(*columns).where(active).order_by(*in_order).limit(WALK_LIMIT).subquery()
+        return select(*columns).where(active).order_by(*in_order).limit(limit).subquery()
     both = union_all(
         *(
-            select(*columns).where(active, text(part)).order_by(*in_order).limit(WALK_LIMIT)
+            select(*columns).where(active, text(part)).order_by(*in_order).limit(limit)
             for part in (WALK_FITS, f"NOT ({WALK_FITS})")
         )
     ).subquery()
-    return select(both).order_by(both.c.title, both.c.id).limit(WALK_LIMIT).subquery()
+    return select(both).order_by(both.c.title, both.c.id).limit(limit).subquery()
 
 
 def _ensure_isbn_free(isbn, book_id=None):

@@ -15,12 +15,12 @@ Parameter names never repeat a column of the table an UPDATE or INSERT writes (t
 names are the statement's own).
 """
 
-from flask import current_app
 from sqlalchemy import bindparam, cast, exists, literal, select, true
 from sqlalchemy.orm import make_transient_to_detached
 
 from ..extensions import db
 from ..models import Book, Hold, Loan, Reader
+from .common import built
 
 reader, book, loan, hold = (model.__table__ for model in (Reader, Book, Loan, Hold))
 
@@ -156,15 +156,6 @@ def _after(cte):
     return exists(select(literal(1)).select_from(cte))
 
 
-def _built(name, build):
-    """The statement `name`, built once per app (a subject's text is the app's)."""
-    cache = current_app.extensions.setdefault("library.statements", {})
-    statement = cache.get(name)
-    if statement is None:
-        statement = cache[name] = build()
-    return statement
-
-
 def _issue_statement():
     """COUNT_LOAN, then TAKE_FROM_SHELF, then NEW_LOAN and its "borrowed" notices.
 
@@ -214,7 +205,7 @@ def issue(book_id, reader_id, *, limit, now, due_at, actor_id):
         reader_row = run(COUNT_LOAN, **params)
         book_row = reader_row and run(TAKE_FROM_SHELF, **params)
         return loaded(Reader, reader_row), loaded(Book, book_row), None
-    row = run(_built("issue", _issue_statement), **params, at=now, due=due_at, actor=actor_id)
+    row = run(built("issue", _issue_statement), **params, at=now, due=due_at, actor=actor_id)
     if row is None:
         return None, None, None
     return tuple(
@@ -260,7 +251,7 @@ def close(how, **params):
         if closed is not None:
             run(LOCK_BOOK, book_id=closed.book_id)
         return closed
-    row = run(_built(f"close_{how}", lambda: _closing(lock_reader, close_loan)), **params)
+    row = run(built(f"close_{how}", lambda: _closing(lock_reader, close_loan)), **params)
     return row and loaded(Loan, _unlabelled(row, "l_", loan))
 
 
@@ -284,7 +275,7 @@ def shelve(book_id, reader_id):
     if not _postgresql():
         reader_row = run(UNCOUNT_LOAN, reader_id=reader_id)
         return loaded(Book, run(BACK_ON_SHELF, book_id=book_id)), loaded(Reader, reader_row)
-    row = run(_built("shelve", _shelving_statement), book_id=book_id, reader_id=reader_id)
+    row = run(built("shelve", _shelving_statement), book_id=book_id, reader_id=reader_id)
     return (
         loaded(Book, _unlabelled(row, "b_", book)),
         loaded(Reader, _unlabelled(row, "r_", reader)),
