@@ -192,11 +192,13 @@ def test_an_isbn_query_finds_its_book_and_title_words_on_either_database(api, ma
 
 def test_an_isbn_query_reads_no_whole_table(app, make_book):
     """SQLite once answered `isbn = ? OR id IN (...)` by reading every book."""
-    from library.circulation.books import _search_match
+    from library.circulation.books import _Query, _search_match
 
     make_book(title="Война и мир", isbn=WAR_AND_PEACE_ISBN)
     with app.app_context():
-        stmt = select(Book.id).where(Book.withdrawn_at.is_(None), _search_match("5-17-087883-4"))
+        query = _Query.of("5-17-087883-4", available=None)
+        stmt = select(Book.id).where(Book.withdrawn_at.is_(None), _search_match(query))
+        stmt = stmt.params(query.params)
         compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
         if db.engine.dialect.name == "postgresql":
             add_filler = (

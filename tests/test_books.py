@@ -495,15 +495,15 @@ def test_word_search_is_answered_by_the_search_index(app, make_book):
     from sqlalchemy import select as sa_select
     from sqlalchemy import text as sa_text
 
-    from library.circulation.books import _indexed_words_match
+    from library.circulation.books import _indexed_words_match, _Query
     from library.extensions import db
     from library.models import Book
 
     make_book(title="Война и мир", author="Лев Толстой")
     with app.app_context():
-        stmt = sa_select(Book.id).where(
-            Book.withdrawn_at.is_(None), _indexed_words_match(["вой", "мир"])
-        )
+        query = _Query.of("вой мир", available=None)
+        stmt = sa_select(Book.id).where(Book.withdrawn_at.is_(None), _indexed_words_match(query))
+        stmt = stmt.params(query.params)
         compiled = stmt.compile(db.engine, compile_kwargs={"literal_binds": True})
         if db.engine.dialect.name == "postgresql":
             # A catalog big enough for the planner to prefer an index at all: it knows how

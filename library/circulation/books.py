@@ -1,6 +1,9 @@
 """The catalog: add, change, withdraw and search books."""
 
+from dataclasses import dataclass
+
 from sqlalchemy import (
+    String,
     and_,
     bindparam,
     func,
@@ -16,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Book
-from .common import Page, built, count_rows, paginate, violated
+from .common import Page, built, count_statement, paginate, up_to, violated
 from .errors import BookNotFound, BookOnLoan, CopiesOnLoan, IsbnTaken
 from .values import MAX_ID, fold, isbn_or_none, like_escape, valid_id
 
@@ -62,56 +65,94 @@ def _word_start(word):
     return f"% {like_escape(word)}%"
 
 
-def _indexed_words_match(words, isbn=None):
-    """Every word starts some word of the book's search_text, answered by the search
-    index (PostgreSQL full-text, SQLite FTS5; migrations 0005, 0006 and 0008), not by
-    a scan.
-    With `isbn`, the book with that ISBN matches too.
+def _word_starts(column, words):
+    """words_match for `words` words, their patterns bound as word_0, word_1..."""
+    return and_(*(column.like(bindparam(f"word_{i}"), escape="\\") for i in range(words)))
 
-    The words come from `fold` (letters, digits, underscore), so they need no quoting
-    beyond the quotes around each.
+
+# Search statements are kept for queries of up to this many words (nearly all of them).
+KEPT_WORDS = 4
+
+
+@dataclass(frozen=True)
+class _Query:
+    """A search taken apart: the words of `q` (as `fold` makes them), the ISBN it spells
+    (or None) and the `available` filter.
+
+    Queries of the same shape (as many words, an ISBN or not, the same filter) run the
+    same statements with other parameters: `statement` builds each once per app.
     """
+
+    words: tuple
+    isbn: str | None
+    available: bool | None
+
+    @classmethod
+    def of(cls, q, available):
+        return cls(tuple(fold(q)), isbn_or_none(q), available)
+
+    def statement(self, name, build):
+        if len(self.words) > KEPT_WORDS:
+            return build()
+        shape = f"{len(self.words)}_{self.isbn is not None}_{self.available}"
+        return built(f"search_{name}_{shape}", build)
+
+    @property
+    def params(self):
+        """The bound parameters of its statements. The words come from `fold` (letters,
+        digits, underscore), so they need no quoting beyond the quotes around each."""
+        params = {f"word_{i}": _word_start(word) for i, word in enumerate(self.words)}
+        params["tsquery"] = " & ".join(f"'{w}':*" for w in self.words)
+        params["fts"] = " AND ".join(f'"{w}"*' for w in self.words)
+        params["isbn"] = self.isbn
+        return params
+
+
+def _indexed_words_match(query):
+    """Every word of `query` starts some word of the book's search_text, answered by the
+    search index (PostgreSQL full-text, SQLite FTS5; migrations 0005, 0006 and 0008),
+    not by a scan. With an ISBN in `query`, the book with that ISBN matches too.
+    """
+    isbn = Book.isbn == bindparam("isbn")
     if _on_postgresql():
         # The configuration as a literal, as the column's expression has it.
         simple = literal_column("'simple'")
-        tsquery = " & ".join(f"'{w}':*" for w in words)
-        match = SEARCH_TSV.op("@@")(func.to_tsquery(simple, tsquery))
+        match = SEARCH_TSV.op("@@")(func.to_tsquery(simple, bindparam("tsquery", type_=String)))
         # PostgreSQL ORs the two indexes (a BitmapOr).
-        return or_(Book.isbn == isbn, match) if isbn else match
-    ids = _fts_ids(words)
-    if isbn:
+        return or_(isbn, match) if query.isbn else match
+    ids = _fts_ids()
+    if query.isbn:
         # SQLite answers `isbn = ? OR id IN (...)` by reading every book; the union of
         # the two id lists keeps both indexes in use.
-        ids = union(select(Book.id).where(Book.isbn == isbn, Book.withdrawn_at.is_(None)), ids)
+        ids = union(select(Book.id).where(isbn, Book.withdrawn_at.is_(None)), ids)
     return Book.id.in_(ids)
 
 
-def _fts_ids(words):
-    """SQLite: the ids of the active books whose words start with `words`, from book_fts."""
-    fts = " AND ".join(f'"{w}"*' for w in words)
+def _fts_ids():
+    """SQLite: the ids of the active books whose words start with the words bound as
+    `fts`, from book_fts."""
     return (
         select(literal_column("rowid"))
         .select_from(text("book_fts"))
-        .where(text("book_fts MATCH :fts").bindparams(fts=fts))
+        .where(text("book_fts MATCH :fts").bindparams(bindparam("fts", type_=String)))
     )
 
 
-def _search_match(q):
-    """The condition of a search for `q`: its words, or the ISBN it spells.
+def _search_match(query):
+    """The condition of a search: its words, or the ISBN it spells.
 
-    The search index finds the candidates; `words_match` then keeps those whose words
-    really start with the query's. PostgreSQL splits words at an underscore where `fold`
-    does not, so without it "book" would find "Percent_Book"; with it a search finds the
-    same books whether it reads the index or walks the titles (`_walk`).
+    The search index finds the candidates; the words' LIKE patterns (`words_match`)
+    then keep those whose words really start with the query's. PostgreSQL splits words
+    at an underscore where `fold` does not, so without them "book" would find
+    "Percent_Book"; with them a search finds the same books whether it reads the index
+    or walks the titles (`_walk`).
     """
-    words = fold(q)
-    isbn = isbn_or_none(q)
-    if not words:  # punctuation only: nothing can match
+    if not query.words:  # punctuation only: nothing can match
         return Book.id.is_(None)
-    like = words_match(Book.search_text, q)
-    if isbn:
-        return and_(_indexed_words_match(words, isbn), or_(Book.isbn == isbn, like))
-    return and_(_indexed_words_match(words), like)
+    like = _word_starts(Book.search_text, len(query.words))
+    if query.isbn:
+        return and_(_indexed_words_match(query), or_(Book.isbn == bindparam("isbn"), like))
+    return and_(_indexed_words_match(query), like)
 
 
 def _on_postgresql():
@@ -141,10 +182,11 @@ def search_books(q=None, available=None, page=1, per_page=20, *, capped=False):
         count_cap = COUNT_CAP if capped else None
         return paginate(stmt.order_by(Book.title, Book.id), page, per_page, count_cap=count_cap)
     _serial_plans()
-    stmt = stmt.where(_search_match(q))
+    query = _Query.of(q, available)
+    matches = query.statement("matches", lambda: stmt.where(_search_match(query)))
     if capped:
-        return _capped_search(stmt, q, available, page, per_page)
-    return paginate(stmt.order_by(*_MATCHES_FIRST), page, per_page)
+        return _capped_search(query, matches, page, per_page)
+    return paginate(matches.params(query.params).order_by(*_MATCHES_FIRST), page, per_page)
 
 
 def _on_shelf(available):
@@ -162,8 +204,8 @@ def _on_shelf(available):
 _MATCHES_FIRST = (Book.title.concat(""), Book.id)
 
 
-def _capped_search(stmt, q, available, page, per_page):
-    """A page of the matches of `stmt` (a search for `q`), counted up to COUNT_CAP.
+def _capped_search(query, matches, page, per_page):
+    """A page of `matches` (the statement of `query`), counted up to COUNT_CAP.
 
     SQLite counts a query of words in its search index alone (`_count_in_index`); else
     the database counts the matches up to the cap. With no more than COUNT_CAP the page
@@ -173,27 +215,28 @@ def _capped_search(stmt, q, available, page, per_page):
     sort.
     """
     offset = (page - 1) * per_page
-    walkable = bool(fold(q)) and not isbn_or_none(q)
-    counted = _count_in_index(q) if walkable and available is None else None
+    walkable = bool(query.words) and not query.isbn
+    counted = _count_in_index(query) if walkable and query.available is None else None
     if counted is None:
-        total, capped = count_rows(stmt, COUNT_CAP)
+        count = query.statement("count", lambda: count_statement(matches, COUNT_CAP))
+        total, capped = up_to(db.session.scalar(count, query.params), COUNT_CAP)
     else:
         total, capped = min(counted, COUNT_CAP), counted > COUNT_CAP
     if not capped:
-        books = _sorted_matches(stmt, offset, per_page) if offset < total else []
+        books = _sorted_matches(query, matches, offset, per_page) if offset < total else []
         return Page(books, page, per_page, total)
     if offset > MAX_ID:  # keeps absurd page numbers away from the database
         return Page([], page, per_page, total, total_capped=True)
     books = None
     if walkable and (counted is None or counted > WALK_FROM):
-        books = _walk(q, available, offset, per_page)
+        books = _walk(query, offset, per_page)
     if books is None:
-        books = _sorted_matches(stmt, offset, per_page)
+        books = _sorted_matches(query, matches, offset, per_page)
     return Page(books, page, per_page, total, total_capped=True)
 
 
-def _count_in_index(q):
-    """SQLite: the active books matching the words of `q`, counted in book_fts alone
+def _count_in_index(query):
+    """SQLite: the active books matching the words of `query`, counted in book_fts alone
     (up to just past COUNT_CAP and WALK_FROM), without reading a book. None on
     PostgreSQL, whose index cannot count (each match is read from the table to see
     whether it is visible).
@@ -204,18 +247,27 @@ def _count_in_index(q):
     """
     if _on_postgresql():
         return None
-    found = _fts_ids(fold(q)).limit(max(COUNT_CAP, WALK_FROM) + 1).subquery()
-    return db.session.scalar(select(func.count()).select_from(found))
+    limit = max(COUNT_CAP, WALK_FROM)
+    count = query.statement("fts_count", lambda: count_statement(_fts_ids(), limit))
+    return db.session.scalar(count, query.params)
 
 
-def _sorted_matches(stmt, offset, per_page):
-    """A page of the books of `stmt`, found by the search index, then sorted by title."""
-    ordered = stmt.order_by(*_MATCHES_FIRST).limit(per_page).offset(offset)
-    return db.session.scalars(ordered).all()
+def _sorted_matches(query, matches, offset, per_page):
+    """A page of `matches`, found by the search index, then sorted by title."""
+    ordered = query.statement(
+        "sorted",
+        lambda: (
+            matches.order_by(*_MATCHES_FIRST)
+            .limit(bindparam("per_page"))
+            .offset(bindparam("offset"))
+        ),
+    )
+    page = {"offset": offset, "per_page": per_page}
+    return db.session.scalars(ordered, {**query.params, **page}).all()
 
 
-def _walk(q, available, offset, per_page):
-    """A page of the books matching the words of `q` (and the `available` filter),
+def _walk(query, offset, per_page):
+    """A page of the books matching the words of `query` (and its `available` filter),
     found by reading the titles in order, or None when the first WALK_LIMIT titles do
     not fill the page.
 
@@ -227,28 +279,17 @@ def _walk(q, available, offset, per_page):
     books. The limit bounds the walk when the matches sort late (a Cyrillic word's books
     all come after the Latin titles).
     """
-    words = fold(q)
-    name = f"walk_{len(words)}_{available}"
-    if len(words) <= WALK_KEPT_WORDS:
-        walk = built(name, lambda: _walk_statement(len(words), available))
-    else:
-        walk = _walk_statement(len(words), available)
-    params = {f"word_{i}": _word_start(word) for i, word in enumerate(words)}
+    walk = query.statement("walk", lambda: _walk_statement(len(query.words), query.available))
     page = {"offset": offset, "per_page": per_page, "walk_limit": WALK_LIMIT}
-    books = db.session.scalars(walk, {**params, **page}).all()
+    books = db.session.scalars(walk, {**query.params, **page}).all()
     return books if len(books) == per_page else None
-
-
-# Walk statements are kept for queries of up to this many words (nearly all of them).
-WALK_KEPT_WORDS = 4
 
 
 def _walk_statement(words, available):
     """The walk of `_walk` for a query of `words` words, their patterns bound as word_0,
     word_1..., the page as offset and per_page, the titles read as walk_limit."""
     titles = _first_titles()
-    starts = (titles.c.search_text.like(bindparam(f"word_{i}"), escape="\\") for i in range(words))
-    found = select(titles.c.id, titles.c.title).where(*starts)
+    found = select(titles.c.id, titles.c.title).where(_word_starts(titles.c.search_text, words))
     if available is not None:
         found = found.join(Book, Book.id == titles.c.id).where(*_on_shelf(available))
     # The page's ids first, then their books: SQLite would read every match's book.

@@ -42,10 +42,19 @@ def paginate(stmt, page, per_page, *, count_cap=None):
 
 def count_rows(stmt, cap=None):
     """The rows of `stmt`, counted up to `cap` (all with None), and whether there are more."""
+    return up_to(db.session.scalar(count_statement(stmt, cap)), cap)
+
+
+def count_statement(stmt, cap=None):
+    """The statement counting the rows of `stmt`: all, or up to just past `cap`."""
     counted = stmt.order_by(None)
     if cap is not None:
         counted = counted.limit(cap + 1)
-    total = db.session.scalar(select(func.count()).select_from(counted.subquery()))
+    return select(func.count()).select_from(counted.subquery())
+
+
+def up_to(total, cap):
+    """(`total`, False), or (`cap`, True) when a count of `count_statement` passed it."""
     if cap is not None and total > cap:
         return cap, True
     return total, False
