@@ -529,7 +529,7 @@ def search(kind, *, sizes, rounds=3):
                 assert reply.status_code == 200, reply.get_data(as_text=True)
             # "1000+" when the API counted only up to its cap (total_capped).
             matches[label] = f"{reply.json['total']}{'+' if reply.json.get('total_capped') else ''}"
-        reps = 15 if size <= 100_000 else 5  # the slow queries at 1M cost up to a second
+        reps = 15
         for _ in range(rounds):
             for label, q in search_queries():
                 for _ in range(reps):
