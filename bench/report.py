@@ -125,21 +125,12 @@ def render(records):
     if stmts:
         parts.append(
             table(
-                [
-                    "db",
-                    "issue: statements",
-                    "issue: app CPU ms",
-                    "return: statements",
-                    "return: app CPU ms",
-                    "ceiling: statements",
-                ],
+                ["db", "issue: statements", "return: statements", "ceiling: statements"],
                 [
                     [
                         x["db"],
                         x["issue_statements"],
-                        x["issue_cpu_ms"],
                         x["return_statements"],
-                        x["return_cpu_ms"],
                         x["ceiling_statements"],
                     ]
                     for x in stmts
