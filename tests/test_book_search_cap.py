@@ -13,6 +13,7 @@ from library.circulation.values import search_text
 from library.extensions import db
 from library.models import Book, utcnow
 from tests.test_books import WAR_AND_PEACE_ISBN, search, titles
+from tests.test_web import issue_by
 
 COMMON = 1100  # books whose titles share the words "common tale": more than the cap
 
@@ -271,6 +272,21 @@ def test_the_books_page_shows_a_capped_count_and_pages_on(desk, many):
     last = desk.get("/books?q=common&page=37&per_page=30&available=true").text  # 1080-1099
     assert common(1099) in last and 'rel="next"' not in last  # a short page is the last
     assert re.search(r"1\s000\+ книг", desk.get("/books", headers=RU).text)
+
+
+def test_the_header_search_shows_a_capped_count_of_books(desk, many):
+    html = desk.get("/search?q=common").text
+    assert "(1,000+)" in html
+    assert common(0) in html and common(19) in html and common(20) not in html
+    assert re.search(r"\(1\s000\+\)", desk.get("/search?q=common", headers=RU).text)
+
+
+def test_the_issue_box_offers_the_first_books_of_a_common_word(desk, many, make_reader):
+    reader = make_reader()
+    desk.get(f"/readers/{reader['id']}")
+    offered = issue_by(desk, reader, q="tale common").text
+    assert f"Issue “{common(0)}”" in offered and f"Issue “{common(9)}”" in offered
+    assert common(10) not in offered
 
 
 def test_the_books_page_counts_exactly_below_the_cap(desk, app):

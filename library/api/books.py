@@ -20,7 +20,7 @@ def list_books(args):
 
     `total` counts the books up to a cap; `total_capped` is true when more match.
     """
-    return circulation.search_books(**args, capped=True)
+    return circulation.search_books(**args)
 
 
 @blp.post("")

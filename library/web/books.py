@@ -23,9 +23,7 @@ def books():
     q = request.args.get("q", "").strip()
     available = {"true": True, "false": False}.get(request.args.get("available", ""))
     page, per_page = page_args()
-    result = circulation.search_books(
-        q=q, available=available, page=page, per_page=per_page, capped=True
-    )
+    result = circulation.search_books(q=q, available=available, page=page, per_page=per_page)
     return render("books/list.html", block="results", page=result, q=q, available=available)
 
 
