@@ -446,13 +446,16 @@ def pages(db, server, token, reps=30):
     static_sizes = {}
     for label, path in (("reader_page", f"/readers/{reader}"), ("books_list", "/books")):
         times, size, html = [], None, ""
-        for i in range(reps + 3):
+        # Each worker compiles a page's templates at its first request of it (65-165 ms);
+        # enough warm-ups that every worker has served the page (the steady state).
+        warm = 8 * WORKERS
+        for i in range(warm + reps):
             started = time.perf_counter()
             reply = desk.get(server.url + path, headers=cookie, timeout=30, allow_redirects=False)
             elapsed = time.perf_counter() - started
             if reply.status_code != 200:
                 raise RuntimeError(f"{path}: {reply.status_code} {reply.text[:300]}")
-            if i >= 3:
+            if i >= warm:
                 times.append(elapsed * 1000)
             size, html = len(reply.content), reply.text
         assets = 0
