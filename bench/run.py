@@ -5,7 +5,9 @@ bench/.data/last-run.jsonl. Every figure is a median over several rounds. Phases
 
   circulation  gunicorn (production settings) on PostgreSQL and SQLite, 1/8/32 clients
                doing issue -> return cycles, beside the ceiling (bench/ceiling.py) on the
-               same server settings and database, measured in the same rounds
+               same server settings and database, measured in the same rounds; and
+               in process, the statements of an issue and a return and where a
+               request's CPU goes (request_cpu)
   pages        page weight and server time of the desk pages (reader page, books list)
   search       GET /api/v1/books?q= at 10,000 / 100,000 / 1,000,000 books
   reminders    `reminders run` over 100,000 open loans, and the same run repeated
