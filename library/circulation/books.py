@@ -72,6 +72,8 @@ def _word_starts(column, words):
 
 # Search statements are kept for queries of up to this many words (nearly all of them).
 KEPT_WORDS = 4
+# The book with the ISBN a query spells (bound as `isbn`).
+_HAS_ISBN = Book.isbn == bindparam("isbn")
 
 
 @dataclass(frozen=True)
@@ -113,18 +115,17 @@ def _indexed_words_match(query):
     search index (PostgreSQL full-text, SQLite FTS5; migrations 0005, 0006 and 0008),
     not by a scan. With an ISBN in `query`, the book with that ISBN matches too.
     """
-    isbn = Book.isbn == bindparam("isbn")
     if _on_postgresql():
         # The configuration as a literal, as the column's expression has it.
         simple = literal_column("'simple'")
         match = SEARCH_TSV.op("@@")(func.to_tsquery(simple, bindparam("tsquery", type_=String)))
         # PostgreSQL ORs the two indexes (a BitmapOr).
-        return or_(isbn, match) if query.isbn else match
+        return or_(_HAS_ISBN, match) if query.isbn else match
     ids = _fts_ids()
     if query.isbn:
         # SQLite answers `isbn = ? OR id IN (...)` by reading every book; the union of
         # the two id lists keeps both indexes in use.
-        ids = union(select(Book.id).where(isbn, Book.withdrawn_at.is_(None)), ids)
+        ids = union(select(Book.id).where(_HAS_ISBN, Book.withdrawn_at.is_(None)), ids)
     return Book.id.in_(ids)
 
 
@@ -151,7 +152,7 @@ def _search_match(query):
         return Book.id.is_(None)
     like = _word_starts(Book.search_text, len(query.words))
     if query.isbn:
-        return and_(_indexed_words_match(query), or_(Book.isbn == bindparam("isbn"), like))
+        return and_(_indexed_words_match(query), or_(_HAS_ISBN, like))
     return and_(_indexed_words_match(query), like)
 
 
