@@ -9,6 +9,7 @@ loser with the rule's own code, no 5xx, and `invariants(app)` read from the data
 
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -122,6 +123,19 @@ def server(gunicorn, request, capsys):
         with capsys.disabled():
             print(f"\n---- gunicorn log during {request.node.name} ----")
             print(gunicorn.log(since=start) or "(empty)")
+
+
+def test_every_worker_compiles_the_pages_before_its_first_request(app, server):
+    """gunicorn.conf.py: no librarian waits for a template to compile in a new worker."""
+    compiled = re.compile(r"templates compiled pid=(\d+) count=(\d+)")
+    deadline = time.monotonic() + START_TIMEOUT
+    while len(found := compiled.findall(server.log())) < WORKERS:
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+    assert len({pid for pid, _ in found}) == WORKERS
+    # ours and flask-smorest's (the API documentation pages)
+    assert {int(count) for _, count in found} == {len(app.jinja_env.list_templates())}
+    assert "templates not compiled" not in server.log()
 
 
 # ---- talking to it ---------------------------------------------------------------

@@ -533,3 +533,17 @@ def test_text_no_database_can_store_is_refused_beside_its_field(api, desk):
 )
 def test_unstorable_text_in_a_search_is_not_a_500(desk, url):
     assert desk.get(url).status_code < 500
+
+
+def test_compile_templates_compiles_every_page_once(app):
+    from library.web.render import compile_templates
+
+    env = app.jinja_env
+    env.cache.clear()
+    count = compile_templates(app)
+    assert count == len(env.list_templates()) > 30
+    assert len(env.cache) == count  # each one compiled and kept, the reader page among them
+    kept = {name: env.get_template(name) for name in env.list_templates()}
+    assert "readers/detail.html" in kept
+    assert compile_templates(app) == count
+    assert all(env.get_template(name) is template for name, template in kept.items())

@@ -24,3 +24,17 @@ def render(template, block=None, status=200, **context):
     response = make_response(html, status)
     response.vary.add("HX-Request")  # so caches keep the page and the fragment apart
     return response
+
+
+def compile_templates(app):
+    """Compile every template of `app` now; how many there are.
+
+    Run as each gunicorn worker boots (gunicorn.conf.py): Jinja compiles a template on
+    its first use, per process, so otherwise the first librarian to open a page in each
+    new worker waits for it (a third of a second for all of them, on the bench machine).
+    """
+    env = app.jinja_env
+    names = env.list_templates()
+    for name in names:
+        env.get_template(name)
+    return len(names)
