@@ -440,8 +440,8 @@ def pages(db, server, token, reps=30):
     static_sizes = {}
     for label, path in (("reader_page", f"/readers/{reader}"), ("books_list", "/books")):
         times, size, html = [], None, ""
-        # Each worker compiles a page's templates at its first request of it (65-165 ms);
-        # enough warm-ups that every worker has served the page (the steady state).
+        # Enough warm-ups that every worker has served the page (the steady state: its
+        # connection open, its statements prepared; gunicorn.conf.py compiled the templates).
         warm = 8 * WORKERS
         for i in range(warm + reps):
             started = time.perf_counter()
