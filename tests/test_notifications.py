@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy import text as sql_text
 
 from library import circulation, notifications
 from library.extensions import db
@@ -593,3 +594,29 @@ def test_qr_code_needs_the_bot_name_still_set(app, api, telegram_reader):
         409,
         "telegram_not_configured",
     )
+
+
+@pytest.mark.parametrize("column", ["loan_id", "reader_id", "hold_id", "librarian_id"])
+def test_the_outbox_entries_of_a_row_are_found_by_an_index(app, column):
+    """What a loan, reader, hold or librarian has in the outbox (and what their foreign
+    keys look up) is read from an index, never by reading every entry; the hold and
+    librarian indexes skip the NULLs of a loan's notices (migration 0009)."""
+    lookup = f"SELECT id FROM notification WHERE {column} = 7"
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(sql_text("SET LOCAL enable_seqscan = off"))  # any index wins
+            plan = " ".join(db.session.execute(sql_text(f"EXPLAIN {lookup}")).scalars())
+            assert "Index" in plan and "Seq Scan" not in plan, plan
+            definitions = db.session.execute(
+                sql_text("SELECT indexdef FROM pg_indexes WHERE tablename = 'notification'")
+            ).scalars()
+        else:
+            rows = db.session.execute(sql_text(f"EXPLAIN QUERY PLAN {lookup}")).all()
+            plan = " ".join(str(row[-1]) for row in rows)
+            assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, plan
+            definitions = db.session.execute(
+                sql_text("SELECT sql FROM sqlite_master WHERE tbl_name = 'notification'")
+            ).scalars()
+        db.session.rollback()
+    partial = [d for d in definitions if d and f"({column})" in d and "WHERE" in d]
+    assert bool(partial) == (column in ("hold_id", "librarian_id")), partial
