@@ -412,6 +412,31 @@ def test_other_problems_are_in_russian_too(api, anon):
     assert r["errors"] == [{"field": "title", "message": "Обязательное поле не заполнено."}]
 
 
+def test_messages_with_values_are_in_russian_with_the_same_values(api):
+    """marshmallow's Length, Range and OneOf messages: translated, their values kept."""
+    cases = [
+        ("/books", {"q": "x" * 201}, "q", "Длиннее максимальной длины 200."),
+        ("/books", {"per_page": 101}, "per_page", "Должно быть не меньше 1 и не больше 100."),
+        ("/loans", {"reader_id": 0}, "reader_id", "Должно быть не меньше 1."),
+        (
+            "/loans",
+            {"status": "lost"},
+            "status",
+            "Допустимые значения: open, returned, overdue, all.",
+        ),
+    ]
+    for path, query, field, russian in cases:
+        r = assert_problem(api.get(path, query_string=query, headers=RU), 422, "validation_error")
+        assert r["errors"] == [{"field": field, "message": russian}], r
+    en = api.get("/books", query_string={"per_page": 101}, headers=EN).json
+    assert en["errors"] == [
+        {
+            "field": "per_page",
+            "message": "Must be greater than or equal to 1 and less than or equal to 100.",
+        }
+    ]
+
+
 def test_the_api_ignores_the_librarians_choice_of_pages(app, api, librarian):
     with app.app_context():
         db.session.get(Librarian, librarian.id).language = "ru"
