@@ -3,6 +3,7 @@
 (`db` comes from Flask-Migrate.)
 """
 
+import io
 import sys
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from sqlalchemy import exists, select
 
 from .circulation.errors import LibraryError
 from .extensions import db
-from .i18n import error_detail
+from .i18n import error_detail, field_message
 
 
 def register_cli(app):
@@ -174,22 +175,29 @@ def seed(email, password):
 @books_cli.command("import")
 @click.argument("file", type=click.File("r", encoding="utf-8-sig"))
 def books_import(file):
-    """Add the books of a CSV FILE (header: title, author, isbn, year, description,
-    copies_total; any common delimiter). Rejected rows are listed with their line
-    number and reason; the others are imported. Exit status 1 if any row was rejected.
+    """Add the books of a CSV FILE in UTF-8 (`-` for standard input; header: title,
+    author, isbn, year, description, copies_total; any common delimiter). Rejected rows
+    are listed with their line number and reason; the others are imported. Exit status 1
+    if any row was rejected.
     """
     from .circulation.catalog import import_books, read_rows
     from .models import utcnow
 
-    total = _count_lines(file)
     try:
+        if not file.seekable():  # standard input: read once, to be sniffed and counted
+            file = io.StringIO(file.read())
+        total = _count_lines(file)  # reads it all: an undecodable file imports nothing
         rows = read_rows(file)
         with click.progressbar(length=total, label=_("Importing"), file=sys.stderr) as bar:
             report = import_books(rows, now=utcnow(), progress=bar.update)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
-    for line, reason in report.rejected:
-        click.echo(_("line %(line)s: %(reason)s", line=line, reason=reason), err=True)
+    except LibraryError as exc:
+        raise click.ClickException(error_detail(exc)) from exc
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(
+            _("The file is not UTF-8 text; save it as UTF-8 and import it again.")
+        ) from exc
+    for line, errors in report.rejected:
+        click.echo(_("line %(line)s: %(reason)s", line=line, reason=_reason(errors)), err=True)
     click.echo(
         _(
             "Imported %(imported)s book(s); rejected %(rejected)s row(s).",
@@ -201,9 +209,18 @@ def books_import(file):
         raise SystemExit(1)
 
 
+def _reason(errors):
+    """Why a row was rejected, in the CLI's language: `isbn: ...; year: ...`."""
+    return "; ".join(
+        f"{column}: {' '.join(map(_message, messages))}" for column, messages in errors.items()
+    )
+
+
+def _message(message):
+    return error_detail(message) if isinstance(message, LibraryError) else field_message(message)
+
+
 def _count_lines(file):
-    if not file.seekable():
-        return None
     count = sum(1 for _ in file) - 1
     file.seek(0)
     return max(count, 0)

@@ -6,17 +6,20 @@ template (marked with `N_` so `pybabel extract` finds it) and the values to fill
 Each face translates the template, then fills it in (`error_detail`).
 """
 
+import re
 from http import HTTPStatus
 
 from flask import current_app, g, has_request_context, request, session
 from flask_babel import gettext, lazy_gettext
 
 from .circulation.errors import N_
+from .circulation.values import ISBN_REASONS, NOT_AN_ISBN
 
 __all__ = [
     "LANGUAGE_NAMES",
     "N_",
     "error_detail",
+    "field_message",
     "select_locale",
     "select_timezone",
     "status_title",
@@ -56,6 +59,74 @@ def error_detail(exc):
     """A domain error's message in the request's language: the template is translated,
     then filled in with the error's values (so the values are never translated)."""
     return gettext(exc.message).format(**exc.params)
+
+
+# Field messages of the schemas (the API's `errors`, `books import`'s rejected rows), given
+# in the request's language: marshmallow's own and ours that have no values in them;
+# others stay as written.
+FIELD_MESSAGES = frozenset(
+    {
+        N_("Missing data for required field."),
+        N_("Field may not be null."),
+        N_("Unknown field."),
+        N_("Invalid input type."),
+        N_("Invalid value."),
+        N_("Not a valid string."),
+        N_("Not a valid integer."),
+        N_("Not a valid number."),
+        N_("Not a valid boolean."),
+        N_("Not a valid email address."),
+        N_("Not a valid datetime."),
+        N_("Not a valid list."),
+        N_("Not a valid mapping type."),
+        N_("Must not contain NUL characters or unpaired surrogates."),
+        NOT_AN_ISBN,
+        *ISBN_REASONS.values(),
+        N_("A card number is 4 to 20 digits."),
+        N_("Give `email` (or `username`)."),
+    }
+)
+
+
+# marshmallow's messages with values in them (Length, Range, OneOf), as its validators
+# word them: recognised by their wording, then given in the request's language with the
+# same values.
+FIELD_TEMPLATES = (
+    N_("Shorter than minimum length {min}."),
+    N_("Longer than maximum length {max}."),
+    N_("Length must be between {min} and {max}."),
+    N_("Length must be {equal}."),
+    N_("Must be greater than or equal to {min} and less than or equal to {max}."),
+    N_("Must be greater than or equal to {min}."),
+    N_("Must be less than or equal to {max}."),
+    N_("Must be one of: {choices}."),
+    N_("Must be between {min} and {max}."),  # ours: a book's year (api/schemas.py)
+)
+
+
+def _pattern(template):
+    """A pattern that matches `template` filled in, each value a named group."""
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile(
+        "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+)" for i, p in enumerate(parts))
+    )
+
+
+# The wordiest first: "... {min}." would also match the text of "... {min} and ... {max}.".
+_TEMPLATE_PATTERNS = [
+    (_pattern(t), t) for t in sorted(FIELD_TEMPLATES, key=lambda t: -len(re.sub(r"\{\w+\}", "", t)))
+]
+
+
+def field_message(message):
+    """A schema's message for a field, in the request's language when we have it."""
+    message = str(message)
+    if message in FIELD_MESSAGES:
+        return gettext(message)
+    for pattern, template in _TEMPLATE_PATTERNS:
+        if found := pattern.fullmatch(message):
+            return gettext(template).format(**found.groupdict())
+    return message
 
 
 def languages():

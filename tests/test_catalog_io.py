@@ -2,8 +2,11 @@
 
 import csv
 import io
+from datetime import UTC, datetime
 
 import pytest
+
+NEXT_YEAR = datetime.now(UTC).year + 1  # the last year a book may have
 
 
 def write(tmp_path, text, name="books.csv"):
@@ -37,7 +40,10 @@ def test_import_adds_good_rows_and_reports_bad_ones_by_line(app, runner, api, tm
         "line 8",
     ]
     assert "title" in lines[0] and "isbn" in lines[1] and "year" in lines[2]
-    assert "copies_total" in lines[3] and "already in the catalog" in lines[4]
+    assert "line 5: isbn: Not a valid ISBN: its check digit is wrong." in lines
+    assert f"line 6: year: Must be between 1450 and {NEXT_YEAR}." in lines
+    assert "copies_total" in lines[3]
+    assert lines[4] == "line 8: isbn: Another book already has ISBN 9785389062566."
     page = api.get("/books", query_string={"q": "вой"}).json
     [book] = page["items"]
     assert book["isbn"] == "9785389062566" and book["copies_total"] == 3
@@ -52,14 +58,50 @@ def test_import_refuses_an_isbn_already_in_the_catalog(app, runner, make_book, t
     text = "title;author;isbn\nWar and Peace;Tolstoy;9785389062566\nOther;A;\n"
     result = runner.invoke(args=["books", "import", write(tmp_path, text)])
     assert result.exit_code == 1
-    assert "line 2: isbn: 9785389062566 is already in the catalog" in result.output
+    assert "line 2: isbn: Another book already has ISBN 9785389062566." in result.output
     assert "Imported 1 book(s)" in result.output  # semicolons sniffed, the other row in
 
 
 def test_import_without_the_header_is_refused_and_adds_nothing(app, runner, api, tmp_path):
     result = runner.invoke(args=["books", "import", write(tmp_path, "Emma,Austen\n")])
-    assert result.exit_code == 1 and "header row" in result.output
+    assert result.exit_code == 1
+    assert (
+        "The header row must name the columns title, author, isbn, year, description, "
+        "copies_total; missing: author, title." in result.output
+    )
     assert api.get("/books").json["total"] == 0
+
+
+def test_rejected_rows_are_reported_in_the_cli_language(app, runner, make_book, tmp_path):
+    make_book(isbn="9785389062566")
+    app.config["DEFAULT_LANGUAGE"] = "ru"
+    text = "title,author,isbn,year\nWar and Peace,Tolstoy,9785389062566,\n,A,,\nB,B,,99999\n"
+    result = runner.invoke(args=["books", "import", write(tmp_path, text)])
+    assert result.exit_code == 1
+    lines = [line for line in result.output.splitlines() if ": " in line]
+    # The columns keep the file's names; the reasons and their values are in Russian.
+    assert "строка 2: isbn: ISBN 9785389062566 уже есть у другой книги." in lines
+    assert "строка 3: title: Обязательное поле не заполнено." in lines
+    assert f"строка 4: year: Должно быть от 1450 до {NEXT_YEAR}." in lines
+    missing = runner.invoke(args=["books", "import", write(tmp_path, "Emma,Austen\n")])
+    assert "В строке заголовков должны быть столбцы title, author" in missing.output
+
+
+def test_a_file_that_is_not_utf8_is_refused_and_adds_nothing(app, runner, api, tmp_path):
+    path = tmp_path / "cp1251.csv"
+    path.write_bytes("title,author\nBook,A\nВойна и мир,Лев Толстой\n".encode("cp1251"))
+    result = runner.invoke(args=["books", "import", str(path)])
+    assert result.exit_code == 1
+    assert "The file is not UTF-8 text; save it as UTF-8 and import it again." in result.output
+    assert "Traceback" not in result.output
+    assert api.get("/books").json["total"] == 0  # not even the row before the bad bytes
+
+
+def test_import_reads_standard_input(app, runner, api):
+    result = runner.invoke(args=["books", "import", "-"], input="title;author\nEmma;Austen\n")
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 book(s); rejected 0 row(s)." in result.output
+    assert api.get("/books").json["items"][0]["title"] == "Emma"
 
 
 def test_import_of_a_clean_file_exits_zero(app, runner, tmp_path):

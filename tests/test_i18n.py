@@ -5,7 +5,7 @@ notifications in their own language. In a real browser: test_browser_i18n.py."""
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -428,6 +428,14 @@ def test_messages_with_values_are_in_russian_with_the_same_values(api):
     for path, query, field, russian in cases:
         r = assert_problem(api.get(path, query_string=query, headers=RU), 422, "validation_error")
         assert r["errors"] == [{"field": field, "message": russian}], r
+    # Ours, in the same form: a book's year; and why an ISBN is not one.
+    book = {"title": "Beowulf", "author": "Anon", "year": 1000, "isbn": "9785170878834"}
+    r = assert_problem(api.post("/books", json=book, headers=RU), 422, "validation_error")
+    last = datetime.now(UTC).year + 1
+    assert sorted(r["errors"], key=lambda e: e["field"]) == [
+        {"field": "isbn", "message": "Это не ISBN: неверная контрольная цифра."},
+        {"field": "year", "message": f"Должно быть от 1450 до {last}."},
+    ]
     en = api.get("/books", query_string={"per_page": 101}, headers=EN).json
     assert en["errors"] == [
         {

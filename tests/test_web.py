@@ -309,6 +309,20 @@ def test_add_edit_and_withdraw_a_book(api, desk):
     assert api.get(f"/books/{book['id']}").status_code == 404
 
 
+def test_a_wrong_isbn_says_why_beside_the_field(api, desk):
+    desk.get("/books/new")
+    book = {"title": "Dune", "author": "Frank Herbert", "copies_total": "1"}
+    for isbn, why in [
+        ("9780441172718", "Not a valid ISBN: its check digit is wrong."),
+        ("97804411727", "Not a valid ISBN: it has 10 or 13 digits."),
+        ("97804411727x9", "Not a valid ISBN-10 or ISBN-13."),
+    ]:
+        r = desk.post("/books/new", {**book, "isbn": isbn})
+        assert r.status_code == 422 and field_errors(r.text) == [why], isbn
+        assert f'value="{isbn}"' in r.text  # nothing typed is lost
+    assert api.get("/books").json["total"] == 0
+
+
 def test_book_rule_errors_show_beside_the_field(api, desk, make_book, make_reader, issue):
     taken = make_book(isbn="9785170878833", copies_total=2)
     desk.get("/books/new")

@@ -1,7 +1,6 @@
 """Errors as RFC 9457 problem details: every failure of the API, mapped once."""
 
 import logging
-import re
 from http import HTTPStatus
 
 from flask import current_app, request
@@ -16,7 +15,7 @@ from ..circulation.errors import (
     UnauthorizedError,
 )
 from ..extensions import db
-from ..i18n import N_, error_detail, status_title
+from ..i18n import error_detail, field_message, status_title
 
 log = logging.getLogger(__name__)
 
@@ -60,30 +59,6 @@ DETAILS = {
     503: _l("The service is unavailable for a moment; try again shortly."),
 }
 
-# Field messages of the schemas that `errors` gives in the request's language
-# (marshmallow's own and ours that have no values in them); others stay as written.
-FIELD_MESSAGES = frozenset(
-    {
-        N_("Missing data for required field."),
-        N_("Field may not be null."),
-        N_("Unknown field."),
-        N_("Invalid input type."),
-        N_("Invalid value."),
-        N_("Not a valid string."),
-        N_("Not a valid integer."),
-        N_("Not a valid number."),
-        N_("Not a valid boolean."),
-        N_("Not a valid email address."),
-        N_("Not a valid datetime."),
-        N_("Not a valid list."),
-        N_("Not a valid mapping type."),
-        N_("Must not contain NUL characters or unpaired surrogates."),
-        N_("Not a valid ISBN-10 or ISBN-13."),
-        N_("A card number is 4 to 20 digits."),
-        N_("Give `email` (or `username`)."),
-    }
-)
-
 
 def problem(status, code, detail, headers=None, **extra):
     """An RFC 9457 problem response."""
@@ -117,46 +92,6 @@ def field_errors(messages, prefix=""):
             for message in value if isinstance(value, list) else [value]:
                 errors.append({"field": name or "body", "message": field_message(message)})
     return errors
-
-
-# marshmallow's messages with values in them (Length, Range, OneOf), as its validators
-# word them: recognised by their wording, then given in the request's language with the
-# same values.
-FIELD_TEMPLATES = (
-    N_("Shorter than minimum length {min}."),
-    N_("Longer than maximum length {max}."),
-    N_("Length must be between {min} and {max}."),
-    N_("Length must be {equal}."),
-    N_("Must be greater than or equal to {min} and less than or equal to {max}."),
-    N_("Must be greater than or equal to {min}."),
-    N_("Must be less than or equal to {max}."),
-    N_("Must be one of: {choices}."),
-)
-
-
-def _pattern(template):
-    """A pattern that matches `template` filled in, each value a named group."""
-    parts = re.split(r"\{(\w+)\}", template)
-    return re.compile(
-        "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+)" for i, p in enumerate(parts))
-    )
-
-
-# The wordiest first: "... {min}." would also match the text of "... {min} and ... {max}.".
-_TEMPLATE_PATTERNS = [
-    (_pattern(t), t) for t in sorted(FIELD_TEMPLATES, key=lambda t: -len(re.sub(r"\{\w+\}", "", t)))
-]
-
-
-def field_message(message):
-    """A schema's message for a field, in the request's language when we have it."""
-    message = str(message)
-    if message in FIELD_MESSAGES:
-        return _(message)
-    for pattern, template in _TEMPLATE_PATTERNS:
-        if found := pattern.fullmatch(message):
-            return _(template).format(**found.groupdict())
-    return message
 
 
 def status_of(exc):

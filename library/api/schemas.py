@@ -1,15 +1,21 @@
 """marshmallow schemas: they validate requests, shape responses and make the OpenAPI
 document (flask-smorest), so the three can never disagree."""
 
-from datetime import UTC, datetime
-
 import marshmallow as ma
 from marshmallow import EXCLUDE, fields, post_load, validate, validates_schema
 
 from ..circulation.books import COUNT_CAP
 from ..circulation.holds import STATUSES as HOLD_STATUSES
 from ..circulation.loans import STATUSES
-from ..circulation.values import CARD_NUMBER_RE, MAX_ID, is_storable, parse_isbn
+from ..circulation.values import (
+    CARD_NUMBER_RE,
+    MAX_ID,
+    NOT_AN_ISBN,
+    YEAR_MIN,
+    is_storable,
+    parse_isbn,
+    year_max,
+)
 from ..i18n import LANGUAGE_NAMES
 from ..models import utcnow
 from ..models.notification import STATUSES as NOTIFICATION_STATUSES
@@ -87,7 +93,7 @@ class Isbn(Text):
         if not text:
             return None
         if len(text) > 20:
-            raise ma.ValidationError("Not a valid ISBN-10 or ISBN-13.")
+            raise ma.ValidationError(NOT_AN_ISBN)
         try:
             return parse_isbn(text)
         except ValueError as exc:
@@ -95,9 +101,9 @@ class Isbn(Text):
 
 
 def _year_in_range(value):
-    last = datetime.now(UTC).year + 1
-    if not 1450 <= value <= last:
-        raise ma.ValidationError(f"Must be between 1450 and {last}.")
+    if not YEAR_MIN <= value <= year_max():
+        # The wording of a FIELD_TEMPLATES entry (library/i18n.py), so it is translated.
+        raise ma.ValidationError(f"Must be between {YEAR_MIN} and {year_max()}.")
 
 
 def Id(**kwargs):  # noqa: N802 - a field factory, named like the fields it makes

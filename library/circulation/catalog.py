@@ -4,6 +4,9 @@ Import is set-wise: rows are validated by the API's own schema, then inserted a 
 at a time (one INSERT per batch, one ISBN lookup per batch) and committed per batch, so
 a bad row is reported (line and reason) and never stops the good ones. The search
 index follows by itself (migration 0005).
+
+The reasons stay untranslated here, as the domain's errors do: each is a field's
+marshmallow message or a LibraryError, and the CLI gives them in its language.
 """
 
 import csv
@@ -15,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Book
+from .errors import CsvHeaderMissing, IsbnTaken
 from .values import search_text
 
 COLUMNS = ("title", "author", "isbn", "year", "description", "copies_total")
@@ -24,7 +28,8 @@ EXPORT_COLUMNS = ("id", *COLUMNS, "copies_available")
 @dataclass
 class ImportReport:
     imported: int = 0
-    rejected: list = field(default_factory=list)  # (line number, reason)
+    # (line number, {column: [reason, ...]}), a reason a marshmallow message or a LibraryError
+    rejected: list = field(default_factory=list)
 
 
 def read_rows(stream):
@@ -43,16 +48,9 @@ def read_rows(stream):
         (name or "").strip().lower() for name in reader.fieldnames or ()
     }
     if missing:
-        raise ValueError(
-            f"the header row must name the columns {', '.join(COLUMNS)}; "
-            f"missing: {', '.join(sorted(missing))}"
-        )
+        raise CsvHeaderMissing(columns=", ".join(COLUMNS), missing=", ".join(sorted(missing)))
     for row in reader:
         yield reader.line_num, {(k or "").strip().lower(): v for k, v in row.items()}
-
-
-def _reasons(errors):
-    return "; ".join(f"{name}: {' '.join(map(str, msgs))}" for name, msgs in errors.items())
 
 
 def import_books(rows, *, now, batch_size=1000, progress=None):
@@ -70,7 +68,7 @@ def import_books(rows, *, now, batch_size=1000, progress=None):
         try:  # one load both validates and converts (validate() is a load thrown away)
             batch.append((line, schema.load(row)))
         except ValidationError as exc:
-            report.rejected.append((line, _reasons(exc.messages)))
+            report.rejected.append((line, exc.messages))
         if len(batch) >= batch_size:
             _insert_batch(batch, report, now)
             batch = []
@@ -121,7 +119,7 @@ def _insert_batch(batch, report, now):
     for line, book in batch:
         isbn = book.get("isbn")
         if isbn and isbn in taken:
-            report.rejected.append((line, f"isbn: {isbn} is already in the catalog"))
+            report.rejected.append((line, {"isbn": [IsbnTaken(isbn=isbn)]}))
             continue
         if isbn:
             taken.add(isbn)  # a second row of the file with the same ISBN
@@ -141,7 +139,7 @@ def _insert_batch(batch, report, now):
                     db.session.execute(insert(Book), [values])
                 report.imported += 1
             except IntegrityError:
-                report.rejected.append((line, f"isbn: {values['isbn']} is already in the catalog"))
+                report.rejected.append((line, {"isbn": [IsbnTaken(isbn=values["isbn"])]}))
         db.session.commit()
 
 

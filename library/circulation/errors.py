@@ -229,3 +229,8 @@ class BookOnHold(ConflictError):
 class HoldNotActive(ConflictError):
     code = "hold_not_active"
     message = N_("Hold {hold_id} is {status}: only a waiting or ready hold can be cancelled.")
+
+
+class CsvHeaderMissing(InvalidError):
+    code = "csv_header_missing"
+    message = N_("The header row must name the columns {columns}; missing: {missing}.")

@@ -4,7 +4,10 @@ import re
 from datetime import UTC, datetime
 
 from stdnum import isbn as stdnum_isbn
+from stdnum.exceptions import InvalidChecksum, InvalidLength
 from stdnum.exceptions import ValidationError as StdnumError
+
+from .errors import N_
 
 MAX_ID = 2**63 - 1
 # Field limits of SPEC section 2, shared by the API schemas and the web forms.
@@ -17,6 +20,13 @@ PASSWORD_MIN, PASSWORD_MAX = 8, 128
 CARD_NUMBER_RE = re.compile(r"^[0-9]{4,20}$")
 AUTO_CARD_WIDTH = 8
 _WORD_RE = re.compile(r"\w+")
+
+# Why an ISBN was refused, in words we translate (python-stdnum's own are English only).
+NOT_AN_ISBN = N_("Not a valid ISBN-10 or ISBN-13.")
+ISBN_REASONS = {
+    InvalidChecksum: N_("Not a valid ISBN: its check digit is wrong."),
+    InvalidLength: N_("Not a valid ISBN: it has 10 or 13 digits."),
+}
 
 
 def is_storable(text):
@@ -35,11 +45,13 @@ def is_storable(text):
 
 
 def parse_isbn(value):
-    """Return the ISBN-13 (digits only) of an ISBN-10 or ISBN-13; ValueError if invalid."""
+    """Return the ISBN-13 (digits only) of an ISBN-10 or ISBN-13; ValueError if invalid,
+    its message one of NOT_AN_ISBN and ISBN_REASONS."""
     try:
         return stdnum_isbn.to_isbn13(stdnum_isbn.validate(value))
     except StdnumError as exc:
-        raise ValueError(f"Not a valid ISBN-10 or ISBN-13: {exc}") from exc
+        reason = next((m for cls, m in ISBN_REASONS.items() if isinstance(exc, cls)), NOT_AN_ISBN)
+        raise ValueError(reason) from exc
 
 
 def isbn_or_none(text):

@@ -32,7 +32,7 @@ from ..circulation.values import (
     parse_isbn,
     year_max,
 )
-from ..i18n import LANGUAGE_NAMES
+from ..i18n import LANGUAGE_NAMES, field_message
 
 
 def strip(value):
@@ -59,7 +59,7 @@ def valid_isbn(form, field):
         try:
             field.data = parse_isbn(field.data)
         except ValueError as exc:
-            raise FormError(_l("Not a valid ISBN-10 or ISBN-13.")) from exc
+            raise FormError(field_message(str(exc))) from exc
 
 
 def publication_year(form, field):
