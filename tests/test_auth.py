@@ -1,8 +1,10 @@
 """Librarian accounts and tokens: register, login, logout, me, librarians (SPEC 3)."""
 
 import json
+import time
 from datetime import timedelta
 
+import flask_jwt_extended.jwt_manager
 import pytest
 from flask_jwt_extended import JWTManager, create_access_token, decode_token
 
@@ -245,6 +247,27 @@ def test_expired_token_is_401_token_expired(app, librarian):
     r = as_token(app, expired_token(app, librarian)).get("/auth/me")
     assert_problem(r, 401, "token_expired")
     assert "Bearer" in r.headers["WWW-Authenticate"]
+
+
+def test_a_token_is_verified_once_and_refused_once_it_expires(app, librarian, monkeypatch):
+    """Each app keeps the claims of the tokens it verified (extensions.JWTManager), until
+    they expire: the signature is checked once, the expiry every time."""
+    with app.app_context():
+        token = create_access_token(identity=str(librarian.id), expires_delta=timedelta(seconds=3))
+    verified = []
+    manager = flask_jwt_extended.jwt_manager  # PyJWT's verifying decode, as it calls it
+    decode = manager._decode_jwt
+    monkeypatch.setattr(manager, "_decode_jwt", lambda **kw: verified.append(1) or decode(**kw))
+    client = as_token(app, token)
+    for _ in range(3):
+        assert client.get("/auth/me").status_code == 200
+    assert len(verified) == 1
+    with app.app_context():
+        exp = decode_token(token)["exp"]
+    time.sleep(max(0.0, exp - time.time()) + 0.05)
+    r = client.get("/auth/me")
+    assert_problem(r, 401, "token_expired")
+    assert len(verified) > 1  # decoded afresh, and refused by PyJWT
 
 
 def test_tampered_token_is_401(app, librarian):
