@@ -120,7 +120,7 @@ def create_librarian(email, name, password, admin):
 
     errors = RegisterIn().validate({"email": email, "password": password, "name": name})
     if errors:
-        raise click.BadParameter("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        raise click.BadParameter(_reason(errors))
     email = email.strip().lower()
     if db.session.scalar(select(exists().where(Librarian.email == email))):
         raise click.ClickException(
@@ -210,7 +210,7 @@ def books_import(file):
 
 
 def _reason(errors):
-    """Why a row was rejected, in the CLI's language: `isbn: ...; year: ...`."""
+    """Why values were refused, in the CLI's language: `isbn: ...; year: ...`."""
     return "; ".join(
         f"{column}: {' '.join(map(_message, messages))}" for column, messages in errors.items()
     )

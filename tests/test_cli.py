@@ -82,6 +82,14 @@ def test_librarian_create_refuses_bad_values(runner, admin_api, args):
     assert count(admin_api, "/librarians") == 1
 
 
+def test_librarian_create_says_why_in_the_cli_language(app, runner, admin_api):
+    args = ("--email", "short@library.test", "--password", "short")
+    assert "password: Length must be between 8 and 128." in create(runner, *args).output
+    app.config["DEFAULT_LANGUAGE"] = "ru"
+    assert "password: Длина должна быть от 8 до 128." in create(runner, *args).output
+    assert count(admin_api, "/librarians") == 1
+
+
 def test_librarian_create_refuses_a_taken_email(runner, admin_api, admin):
     result = create(runner, "--email", admin.email.upper(), "--password", CLI_PASSWORD)
     assert result.exit_code != 0
