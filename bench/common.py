@@ -116,6 +116,33 @@ def cpu_times():
     return sum(fields) - idle, sum(fields)
 
 
+JIFFY_MS = 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def process_jiffies(pids):
+    """utime + stime of `pids` (those still running), from /proc."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def postgres_jiffies():
+    """utime + stime of every PostgreSQL process on this machine (its backends and its
+    background writers alike: all of it is the load's), from /proc."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with suppress(OSError):
+                if (entry / "comm").read_text().strip() == "postgres":
+                    pids.append(entry.name)
+    return process_jiffies(pids)
+
+
 # ---- servers -----------------------------------------------------------------------
 
 
@@ -171,29 +198,22 @@ class Server:
         self.__exit__(None, None, None)
         raise RuntimeError(f"{self.name} gave no healthy /healthz in 60 s")
 
-    def _cpu_jiffies(self):
+    def cpu_jiffies(self):
         """utime + stime of the master and its workers, from /proc."""
         pids = [self.proc.pid]
         with suppress(OSError):
             pids += Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        total = 0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])
-        return total
+        return process_jiffies(pids)
 
     def wait_idle(self, timeout=60):
         """Wait until the workers have finished what the load left queued (no CPU used
         for 0.3 s): wrk stops sending at the deadline, but gunicorn still answers the
         requests it had accepted, and the next run must not overlap them."""
         deadline = time.monotonic() + timeout
-        quiet, last = 0, self._cpu_jiffies()
+        quiet, last = 0, self.cpu_jiffies()
         while time.monotonic() < deadline and quiet < 3:
             time.sleep(0.1)
-            now = self._cpu_jiffies()
+            now = self.cpu_jiffies()
             quiet = quiet + 1 if now - last <= 1 else 0
             last = now
 
@@ -245,8 +265,14 @@ def login(server):
 # ---- the load generator ------------------------------------------------------------
 
 
-def wrk(url, *, mode, clients, seconds, token="-", readers, books, offset):
-    """Run wrk with bench/cycle.lua; its summary, with the client's and machine's CPU use."""
+def wrk(url, *, mode, clients, seconds, token="-", readers, books, offset, meters=None):
+    """Run wrk with bench/cycle.lua; its summary, with the client's and machine's CPU use.
+
+    `meters`: name -> a function giving the CPU jiffies of some processes (the server's,
+    the database's); what each spent during the run is reported per request, beside
+    the client's and the whole machine's (`cpu_ms_per_request`).
+    """
+    meters = meters or {}
     command = [
         "wrk",
         "-t",
@@ -269,11 +295,13 @@ def wrk(url, *, mode, clients, seconds, token="-", readers, books, offset):
         str(offset),
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    metered = {name: meter() for name, meter in meters.items()}
     busy0, total0 = cpu_times()
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     busy1, total1 = cpu_times()
+    metered = {name: meter() - metered[name] for name, meter in meters.items()}
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCHJSON ")), None)
     if line is None:
@@ -285,6 +313,12 @@ def wrk(url, *, mode, clients, seconds, token="-", readers, books, offset):
     seconds_run = result["duration_us"] / 1e6
     result["rps"] = result["requests"] / seconds_run
     result["cycles_per_s"] = result["cycles"] / seconds_run
+    per_request = JIFFY_MS / max(1, result["requests"])
+    result["cpu_ms_per_request"] = {
+        **{name: jiffies * per_request for name, jiffies in metered.items()},
+        "client": 1000 * client_cpu / max(1, result["requests"]),
+        "machine": (busy1 - busy0) * per_request,
+    }
     result["errors_total"] = (
         sum(result["errors"].values())
         - result["errors"]["status"]

@@ -27,6 +27,31 @@ def _count(matches):
     return f"{int(number):,}{plus}"
 
 
+def _cpu_split(by):
+    """Rows of the machine's CPU ms per request (per write for the ceiling), by process:
+    the gunicorn server, PostgreSQL, wrk, and the whole machine (runs before this
+    figure was recorded have none)."""
+    rows = []
+    for rec in by.get("circulation", []):
+        ceiling = next(
+            (
+                c
+                for c in by.get("ceiling", [])
+                if c["db"] == rec["db"] and c["clients"] == rec["clients"]
+            ),
+            {},
+        )
+        app, bare = rec.get("cpu_ms_per_request"), ceiling.get("cpu_ms_per_request")
+        if not app or not bare:
+            continue
+        cells = [
+            f"{app[name]:.2f} / {bare[name]:.2f}" if name in app else ""
+            for name in ("server", "database", "client", "machine")
+        ]
+        rows.append([rec["db"], rec["clients"], *cells])
+    return rows
+
+
 def render(records):
     by = {}
     for rec in records:
@@ -119,6 +144,21 @@ def render(records):
                     ]
                     for x in ratios
                 ],
+            )
+        )
+    split = _cpu_split(by)
+    if split:
+        parts.append(
+            table(
+                [
+                    "db",
+                    "clients",
+                    "server: app / ceiling",
+                    "PostgreSQL: app / ceiling",
+                    "wrk: app / ceiling",
+                    "whole machine: app / ceiling",
+                ],
+                split,
             )
         )
     stmts = by.get("statements_per_request", [])

@@ -53,6 +53,7 @@ from .common import (
     machine,
     median,
     percentile,
+    postgres_jiffies,
     r,
     start_results,
     wrk,
@@ -304,6 +305,10 @@ def summarize(runs):
         "requests": sum(x["requests"] for x in runs),
         "client_cpu_core_pct": r(median([x["client_cpu_core_pct"] for x in runs])),
         "machine_busy_pct": r(median([x["machine_busy_pct"] for x in runs])),
+        "cpu_ms_per_request": {
+            name: r(median([x["cpu_ms_per_request"][name] for x in runs]), 3)
+            for name in runs[0]["cpu_ms_per_request"]
+        },
     }
 
 
@@ -333,6 +338,9 @@ def circulation(kind, *, rounds, seconds, flask_ceiling):
             offset += 997
             return_everything(db, *running.values())
             mode = "app" if server == "app" else "ceiling"
+            meters = {"server": running[server].cpu_jiffies}
+            if kind == "postgresql":
+                meters["database"] = postgres_jiffies
             return wrk(
                 running[server].url,
                 mode=mode,
@@ -342,6 +350,7 @@ def circulation(kind, *, rounds, seconds, flask_ceiling):
                 readers=CATALOG_READERS,
                 books=CATALOG_BOOKS,
                 offset=offset,
+                meters=meters,
             )
 
         for server in servers:  # warm-up: caches, prepared statements, imports
@@ -361,7 +370,8 @@ def circulation(kind, *, rounds, seconds, flask_ceiling):
                         f"{result['rps']:7.1f} req/s p99 {result['latency_us']['p99'] / 1000:7.1f}"
                         f" ms errors {result['errors_total']} "
                         f"(client {result['client_cpu_core_pct']:.0f}% of a core, "
-                        f"machine {result['machine_busy_pct']:.0f}% busy)"
+                        f"machine {result['machine_busy_pct']:.0f}% busy, server "
+                        f"{result['cpu_ms_per_request']['server']:.2f} ms CPU per request)"
                     )
         return_everything(db, *running.values())
         pages(db, running["app"], token)
