@@ -154,6 +154,9 @@ def _flask_app():
 flask_app = _flask_app()
 
 
+TABLES = ("bench_counter", "bench_event")
+
+
 def create_tables(db, rows):
     """bench_counter with `rows` rows at 0, and an empty bench_event, in `db` (data.Database)."""
     if db.kind == "postgresql":

@@ -83,7 +83,8 @@ def machine():
             pg_settings = dict(
                 conn.execute(
                     "SELECT name, setting || COALESCE(unit, '') FROM pg_settings WHERE name IN "
-                    "('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections')"
+                    "('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', "
+                    "'autovacuum')"
                 ).fetchall()
             )
     except psycopg.Error as exc:

@@ -351,6 +351,13 @@ class Database:
             finally:
                 conn.close()
 
+    def vacuum(self, *tables):
+        """PostgreSQL: VACUUM `tables` (what autovacuum does between a production
+        server's busy spells); SQLite has no dead row versions to clear."""
+        if self.kind == "postgresql":
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                conn.execute(f"VACUUM {', '.join(tables)}")
+
     def execute(self, *statements):
         """Run statements in one transaction (SQLite: BEGIN IMMEDIATE)."""
         conn = self.connect()
