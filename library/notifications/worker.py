@@ -8,8 +8,10 @@ time). Claims are committed before anything is sent, and each outcome is committ
 its own, so a crash loses at most the lease's wait, never an entry.
 """
 
+import contextlib
+import os
+import selectors
 import signal
-import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -260,17 +262,51 @@ def run_reminders(*, now=None):
     return ScheduleReport(due_soon, overdue, expired)
 
 
-def run_worker(*, interval=None, stop=None, install_signals=True):
-    """Deliver, poll Telegram and run the reminder schedule until stopped (SIGTERM, SIGINT).
+class StopOnSignal:
+    """Set by SIGTERM or SIGINT; `wait(timeout)` returns early once it is.
+
+    A Python signal handler runs in the main thread between two bytecodes, perhaps
+    while that thread holds a lock: a handler calling threading.Event.set() deadlocks
+    if the signal lands inside the loop's own Event.wait() (the signal module's docs
+    warn of it; a worker stopped by SIGTERM once hung so until killed). So the handler
+    takes no lock: it sets a flag, and signal.set_wakeup_fd's pipe, written by the
+    interpreter as the signal arrives, wakes the wait.
+    """
+
+    def __init__(self, *signals):
+        self._stopped = False
+        self._wakeup, write = os.pipe()
+        os.set_blocking(self._wakeup, False)
+        os.set_blocking(write, False)
+        signal.set_wakeup_fd(write)
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._wakeup, selectors.EVENT_READ)
+        for sig in signals:
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        self._stopped = True
+
+    def is_set(self):
+        return self._stopped
+
+    def wait(self, timeout):
+        if not self._stopped:
+            self._selector.select(timeout)
+            with contextlib.suppress(BlockingIOError):  # woken by the timeout
+                os.read(self._wakeup, 64)
+        return self._stopped
+
+
+def run_worker(*, interval=None, stop=None):
+    """Deliver, poll Telegram and run the reminder schedule until stopped: by `stop`
+    (a threading.Event, set from another thread) or else by SIGTERM or SIGINT.
 
     A signal lets the message being sent finish, then the loop ends.
     """
-    stop = stop or threading.Event()
+    stop = stop or StopOnSignal(signal.SIGTERM, signal.SIGINT)
     interval = interval or setting("WORKER_INTERVAL_SECONDS")
     log = current_app.logger
-    if install_signals:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, _frame: stop.set())
     reminders_every = timedelta(minutes=setting("REMINDERS_EVERY_MINUTES"))
     next_reminders = utcnow()
     log.info("notification worker started interval=%ss", interval)
