@@ -339,24 +339,21 @@ class Database:
                     f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
                 )
 
-    def vacuum_analyze(self):
-        """PostgreSQL: flush the GIN pending list and refresh statistics; SQLite: ANALYZE."""
+    def vacuum(self, *tables, analyze=False):
+        """PostgreSQL: VACUUM `tables`, or every table when none is named: clears dead
+        row versions (what autovacuum does between a production server's busy spells)
+        and flushes GIN pending lists; with `analyze`, refreshes statistics too.
+        SQLite has no dead row versions to clear: only ANALYZE, when asked."""
         if self.kind == "postgresql":
+            command = "VACUUM ANALYZE" if analyze else "VACUUM"
             with psycopg.connect(self.dsn, autocommit=True) as conn:
-                conn.execute("VACUUM ANALYZE")
-        else:
+                conn.execute(f"{command} {', '.join(tables)}".rstrip())
+        elif analyze:
             conn = self.connect()
             try:
                 conn.execute("ANALYZE")
             finally:
                 conn.close()
-
-    def vacuum(self, *tables):
-        """PostgreSQL: VACUUM `tables` (what autovacuum does between a production
-        server's busy spells); SQLite has no dead row versions to clear."""
-        if self.kind == "postgresql":
-            with psycopg.connect(self.dsn, autocommit=True) as conn:
-                conn.execute(f"VACUUM {', '.join(tables)}")
 
     def execute(self, *statements):
         """Run statements in one transaction (SQLite: BEGIN IMMEDIATE)."""

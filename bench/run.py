@@ -325,11 +325,11 @@ def circulation(kind, *, rounds, seconds, flask_ceiling):
     name = f"bench_circ_{SHORT[kind]}"
     db = new_catalog(kind, name, books=CATALOG_BOOKS, readers=CATALOG_READERS)
     ceiling.create_tables(db, CATALOG_READERS)
-    db.vacuum_analyze()
+    db.vacuum(analyze=True)
     emit(statements_per_request(db))
     emit(request_cpu(db))
     return_everything(db)
-    db.vacuum_analyze()
+    db.vacuum(analyze=True)
 
     servers = {"app": app_server, "ceiling": ceiling_server}
     if flask_ceiling:
@@ -519,7 +519,7 @@ def search(kind, *, sizes, rounds=3):
         loaded = size
         load_s = time.perf_counter() - started
         started = time.perf_counter()
-        db.vacuum_analyze()  # PostgreSQL: flushes the GIN pending list of the bulk load
+        db.vacuum(analyze=True)  # PostgreSQL: flushes the GIN pending list of the bulk load
         log(
             f"search {kind}: {size:,} books loaded in {load_s:.1f}s, "
             f"VACUUM ANALYZE {time.perf_counter() - started:.1f}s"
@@ -632,7 +632,7 @@ def reminders(kind, *, rounds=3):
         "loan", LOAN_COLUMNS, loan_rows(REMINDER_LOANS, now), timestamps=("issued_at", "due_at")
     )
     db.fix_sequences()
-    db.vacuum_analyze()
+    db.vacuum(analyze=True)
     # The counters the loans imply (UPDATE ... FROM: PostgreSQL, and SQLite since 3.33).
     db.execute(
         "UPDATE reader SET open_loans = c.n FROM (SELECT reader_id, COUNT(*) AS n FROM loan "
@@ -640,13 +640,13 @@ def reminders(kind, *, rounds=3):
         "UPDATE book SET copies_available = copies_total - c.n FROM (SELECT book_id, COUNT(*) "
         "AS n FROM loan WHERE returned_at IS NULL GROUP BY book_id) AS c WHERE c.book_id = book.id",
     )
-    db.vacuum_analyze()
+    db.vacuum(analyze=True)
     startup = startup_seconds(db)
     first, again, queued, requeued = [], [], None, None
     for _ in range(rounds):
         db.execute("DELETE FROM notification")
         if kind == "postgresql":
-            db.vacuum_analyze()
+            db.vacuum(analyze=True)
         for times, store in ((first, "first"), (again, "again")):
             seconds, done = cli(db, "reminders", "run", "--now", now.isoformat())
             if done.returncode != 0:
