@@ -5,7 +5,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..circulation.values import search_text
 from ..extensions import db
-from .types import Id, UTCDateTime, utcnow
+from .types import ROOM_FOR_UPDATES, Id, UTCDateTime, utcnow
 
 ACTIVE = text("withdrawn_at IS NULL")
 
@@ -27,6 +27,7 @@ class Book(db.Model):
             sqlite_where=ACTIVE,
             postgresql_where=ACTIVE,
         ),
+        ROOM_FOR_UPDATES,
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

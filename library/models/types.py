@@ -8,6 +8,11 @@ from sqlalchemy.types import TypeDecorator
 # 64-bit ids on PostgreSQL; SQLite needs INTEGER PRIMARY KEY for its rowid alias.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
+# The table options of a table that every issue and return updates (book, reader): on
+# PostgreSQL each page keeps a tenth free, so an updated row's new version stays on its
+# page and the update writes none of the table's indexes (a HOT update; migration 0010).
+ROOM_FOR_UPDATES = {"postgresql_with": {"fillfactor": 90}}
+
 
 def utcnow():
     return datetime.now(UTC)
