@@ -6,7 +6,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
-    func,
+    cast,
     literal_column,
     or_,
     select,
@@ -15,6 +15,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -33,8 +34,12 @@ WALK_LIMIT = 10_000
 # below it, sorting the matches reads fewer books than a walk reads titles.
 WALK_FROM = 2_000
 # PostgreSQL: the words of search_text as a tsvector, a column the database computes
-# (migration 0008); no model declares it, so a SELECT of a book never carries it.
+# (migrations 0008 and 0011); no model declares it, so a SELECT of a book never carries it.
 SEARCH_TSV = literal_column("book.search_tsv")
+# The longest word that column keeps (a tsvector refuses words over 2,047 bytes; 511
+# characters of 4 bytes fit): no title or author of 300 characters has a longer one, and
+# a query word longer than it matches nothing, on either database.
+WORD_MAX = 511
 
 
 def get_book(book_id):
@@ -112,13 +117,15 @@ class _Query:
 
 def _indexed_words_match(query):
     """Every word of `query` starts some word of the book's search_text, answered by the
-    search index (PostgreSQL full-text, SQLite FTS5; migrations 0005, 0006 and 0008),
-    not by a scan. With an ISBN in `query`, the book with that ISBN matches too.
+    search index (PostgreSQL full-text, SQLite FTS5; migrations 0005, 0006, 0008 and
+    0011), not by a scan. With an ISBN in `query`, the book with that ISBN matches too.
     """
     if _on_postgresql():
-        # The configuration as a literal, as the column's expression has it.
-        simple = literal_column("'simple'")
-        match = SEARCH_TSV.op("@@")(func.to_tsquery(simple, bindparam("tsquery", type_=String)))
+        # search_tsv holds search_text's words as they are (migration 0011), so the
+        # query's words are cast, not parsed by to_tsquery, which would split them
+        # differently (at an underscore, say).
+        words = cast(bindparam("tsquery", type_=String), TSQUERY)
+        match = SEARCH_TSV.op("@@")(words)
         # PostgreSQL ORs the two indexes (a BitmapOr).
         return or_(_HAS_ISBN, match) if query.isbn else match
     ids = _fts_ids()
@@ -142,14 +149,17 @@ def _fts_ids():
 def _search_match(query):
     """The condition of a search: its words, or the ISBN it spells.
 
-    The search index finds the candidates; the words' LIKE patterns (`words_match`)
-    then keep those whose words really start with the query's. PostgreSQL splits words
-    at an underscore where `fold` does not, so without them "book" would find
-    "Percent_Book"; with them a search finds the same books whether it reads the index
-    or walks the titles (`_walk`).
+    PostgreSQL's search column holds exactly search_text's words, so its index answers
+    the words' rule alone (`words_match`): a search finds the same books whether it
+    reads the index or walks the titles (`_walk`). A second condition, however
+    redundant, would make the planner expect far fewer matches than there are (it
+    multiplies the two), and count a common word's from a bitmap of all of them.
+    On SQLite the words' LIKE patterns re-check what FTS5 found.
     """
     if not query.words:  # punctuation only: nothing can match
         return Book.id.is_(None)
+    if _on_postgresql():
+        return _indexed_words_match(query)
     like = _word_starts(Book.search_text, len(query.words))
     if query.isbn:
         return and_(_indexed_words_match(query), or_(_HAS_ISBN, like))
@@ -182,8 +192,10 @@ def search_books(q=None, available=None, page=1, per_page=20):
     if not q.strip():
         # In title order: the index ix_book_title_active, read until the page is full.
         return paginate(stmt.order_by(Book.title, Book.id), page, per_page, count_cap=COUNT_CAP)
-    _serial_plans()
     query = _Query.of(q, available)
+    if any(len(word) > WORD_MAX for word in query.words):
+        return Page([], page, per_page, 0)
+    _serial_plans()
     matches = query.statement("matches", lambda: stmt.where(_search_match(query)))
     return _capped_search(query, matches, page, per_page)
 
