@@ -507,6 +507,8 @@ def search_queries():
         ("cyrillic", "Буря"),
         ("isbn", hyphenated(isbn13(ISBN_BOOK))),
         ("common_word", "the"),
+        ("frequent_word", "house"),
+        ("frequent_cyrillic", "война"),
     ]
 
 
