@@ -22,7 +22,7 @@ from ..extensions import db
 from ..models import Book
 from .common import Page, built, count_statement, paginate, up_to, violated
 from .errors import BookNotFound, BookOnLoan, CopiesOnLoan, IsbnTaken
-from .values import MAX_ID, fold, isbn_or_none, like_escape, valid_id
+from .values import MAX_ID, WORD_MAX, fold, isbn_or_none, like_escape, valid_id
 
 EDITABLE = ("title", "author", "isbn", "year", "description")
 
@@ -36,10 +36,6 @@ WALK_FROM = 2_000
 # PostgreSQL: the words of search_text as a tsvector, a column the database computes
 # (migrations 0008 and 0011); no model declares it, so a SELECT of a book never carries it.
 SEARCH_TSV = literal_column("book.search_tsv")
-# The longest word that column keeps (a tsvector refuses words over 2,047 bytes; 511
-# characters of 4 bytes fit): no title or author of 300 characters has a longer one, and
-# a query word longer than it matches nothing, on either database.
-WORD_MAX = 511
 
 
 def get_book(book_id):
@@ -207,6 +203,7 @@ def search_books(q=None, available=None, page=1, per_page=20):
         return paginate(stmt.order_by(Book.title, Book.id), page, per_page, count_cap=COUNT_CAP)
     query = _Query.of(q, available)
     if any(len(word) > WORD_MAX for word in query.words):
+        # No stored word is longer (values.search_text), and PostgreSQL would refuse it.
         return Page([], page, per_page, 0)
     _search_planning()
     matches = query.statement("matches", lambda: stmt.where(_search_match(query)))

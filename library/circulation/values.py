@@ -73,13 +73,20 @@ def fold(text):
     return _WORD_RE.findall((text or "").casefold().replace("ё", "е"))
 
 
+# The longest word search keeps: PostgreSQL's search column refuses a word of over
+# 2,047 bytes, and 511 characters of up to 4 bytes fit. Only casefolding makes a word
+# longer than a title's 300 characters (the ligature "ﬃ" folds to "ffi").
+WORD_MAX = 511
+
+
 def search_text(*parts):
-    """The stored search column: folded words, space-separated, with a leading space.
+    """The stored search column: folded words, space-separated, with a leading space;
+    a word of more than WORD_MAX characters is left out.
 
     A query word `w` matches a word that starts with it as `LIKE '% w%'`, on SQLite and
     PostgreSQL alike (SQLite's LIKE folds only ASCII case, so both sides are folded here).
     """
-    words = [w for part in parts for w in fold(part)]
+    words = [w for part in parts for w in fold(part) if len(w) <= WORD_MAX]
     return " " + " ".join(words) if words else ""
 
 

@@ -32,14 +32,12 @@ depends_on = None
 
 # circulation/books.py: SEARCH_TSV.
 COLUMN = "search_tsv"
-# search_text's words, but for any of 512 characters or more: a tsvector refuses a word
-# over 2,047 bytes, and no title or author of 300 characters has one (511 characters of
-# 4 bytes still fit; circulation/books.py: WORD_MAX). PostgreSQL's regular expressions
-# count to 255 at most.
-EXACT_WORDS = (
-    "array_to_tsvector(array_remove(string_to_array("
-    "regexp_replace(search_text, '(\\S{255}){2}\\S\\S+', '', 'g'), ' '), ''))"
-)
+EXACT_WORDS = "array_to_tsvector(array_remove(string_to_array(search_text, ' '), ''))"
+# A tsvector refuses a word of over 2,047 bytes: search_text now leaves out words of
+# more than 511 characters (circulation/values.py: WORD_MAX), which only casefolding
+# could make of a 300-character title; rows written before lose theirs here.
+# PostgreSQL's regular expressions count to 255 at most.
+OVERLONG = r"(\S{255}){2}\S\S+"
 PARSED_WORDS = "to_tsvector('simple', search_text)"
 
 
@@ -57,6 +55,10 @@ def _make_column(expression):
 
 def upgrade():
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            f"UPDATE book SET search_text = regexp_replace(search_text, '{OVERLONG}', '', 'g') "
+            f"WHERE length(search_text) > 511 AND search_text ~ '{OVERLONG}'"
+        )
         _make_column(EXACT_WORDS)
 
 
