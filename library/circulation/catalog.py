@@ -3,23 +3,30 @@
 Import is set-wise: rows are validated by the API's own schema, then inserted a batch
 at a time (one INSERT per batch, one ISBN lookup per batch) and committed per batch, so
 a bad row is reported (line and reason) and never stops the good ones. The search
-index follows by itself (migration 0005).
+index follows by itself (migration 0005); on PostgreSQL the import ends by merging the
+index's pending list (`_merge_search_index`).
 
 The reasons stay untranslated here, as the domain's errors do: each is a field's
 marshmallow message or a LibraryError, and the CLI gives them in its language.
 """
 
 import csv
+import logging
 from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
 from sqlalchemy import insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..extensions import db
 from ..models import Book
 from .errors import CsvHeaderMissing, IsbnTaken
 from .values import search_text
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL: the GIN index of the search words (migrations 0008 and 0011).
+_MERGE_SEARCH_INDEX = text("SELECT gin_clean_pending_list('ix_book_search_tsv'::regclass)")
 
 COLUMNS = ("title", "author", "isbn", "year", "description", "copies_total")
 EXPORT_COLUMNS = ("id", *COLUMNS, "copies_available")
@@ -77,7 +84,30 @@ def import_books(rows, *, now, batch_size=1000, progress=None):
             progress(1)
     if batch:
         _insert_batch(batch, report, now)
+    if report.imported:
+        _merge_search_index()
     return report
+
+
+def _merge_search_index():
+    """PostgreSQL: merge the import's words into the GIN search index now.
+
+    GIN keeps new rows in a pending list (fastupdate) that every search reads whole
+    until a vacuum merges it: after `books import` of 100,000 books it held 21,000
+    entries, and searches took 17-18 ms instead of 5-9 until autovacuum came. This is
+    that part of a vacuum's work, done once at the end. It needs the index's owner (as
+    VACUUM does); otherwise the merge is left to autovacuum, and the log says so.
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    try:
+        with db.session.begin_nested():
+            merged = db.session.scalar(_MERGE_SEARCH_INDEX)
+    except DBAPIError as exc:
+        log.warning("search index not merged after the import, autovacuum will: %s", exc.orig)
+    else:
+        log.info("search index merged after the import: %s pending pages", merged)
+    db.session.commit()
 
 
 def _keep_statistics(imported, analyzed_at):
