@@ -12,7 +12,7 @@ from library.circulation import books as catalog
 from library.circulation.values import search_text
 from library.extensions import db
 from library.models import Book, utcnow
-from tests.test_books import WAR_AND_PEACE_ISBN, search, titles
+from tests.test_books import WAR_AND_PEACE_ISBN, add_filler_books, search, titles
 from tests.test_web import issue_by
 
 COMMON = 1100  # books whose titles share the words "common tale": more than the cap
@@ -204,13 +204,7 @@ def test_an_isbn_query_reads_no_whole_table(app, make_book):
         if db.engine.dialect.name == "postgresql":
             # Enough books that reading them all costs the planner more than the two
             # indexes (it knows how rare the words are; a few thousand it would scan).
-            add_filler = (
-                "INSERT INTO book (title, author, copies_total, copies_available, "
-                "search_text, created_at, updated_at) SELECT 'Filler ' || i, 'A', 1, 1, "
-                "' filler ' || i || ' a', now(), now() FROM generate_series(1, 20000) i"
-            )
-            db.session.execute(text(add_filler))
-            db.session.execute(text("ANALYZE book"))
+            add_filler_books(20_000)
             plan = " ".join(db.session.execute(text(f"EXPLAIN {compiled}")).scalars())
             assert "Seq Scan" not in plan and "uq_book_isbn_active" in plan, plan
         else:
@@ -336,15 +330,9 @@ def test_the_planner_expects_about_as_many_matches_of_a_word_as_there_are(app, d
     from library.circulation.books import _Query, _search_match
 
     with app.app_context():
-        db.session.execute(
-            text(
-                "INSERT INTO book (title, author, copies_total, copies_available, "
-                "search_text, created_at, updated_at) SELECT 'Filler ' || i, 'A', 1, 1, "
-                "' filler ' || i || CASE WHEN i % 20 = 0 THEN ' house' ELSE '' END, "
-                "now(), now() FROM generate_series(1, 100000) i"
-            )
+        add_filler_books(
+            100_000, "' filler ' || i || CASE WHEN i % 20 = 0 THEN ' house' ELSE '' END"
         )
-        db.session.execute(text("ANALYZE book"))
         query = _Query.of("house", available=None)
         matches = select(Book.id).where(Book.withdrawn_at.is_(None), _search_match(query))
         matches = matches.params(query.params)

@@ -24,6 +24,24 @@ def search(api, query, **params):
     return titles(r.json)
 
 
+def add_filler_books(count, words="' filler ' || i || ' a'"):
+    """PostgreSQL: `count` books straight into the table, in the open session, so that the
+    planner's choices are those of a big catalog; `words` is their search_text, an SQL
+    expression of their number `i`. Then ANALYZE, as autovacuum would."""
+    from sqlalchemy import text
+
+    from library.extensions import db
+
+    db.session.execute(
+        text(
+            "INSERT INTO book (title, author, copies_total, copies_available, search_text, "
+            f"created_at, updated_at) SELECT 'Filler ' || i, 'A', 1, 1, {words}, now(), now() "
+            f"FROM generate_series(1, {int(count)}) i"
+        )
+    )
+    db.session.execute(text("ANALYZE book"))
+
+
 # ---- create --------------------------------------------------------------------------
 
 
@@ -509,14 +527,7 @@ def test_word_search_is_answered_by_the_search_index(app, make_book):
             # A catalog big enough for the planner to prefer an index at all: it knows how
             # rare the words are (migration 0008), and below ~100,000 books a scan of
             # the table costs it less than a prefix search in the GIN index.
-            db.session.execute(
-                sa_text(
-                    "INSERT INTO book (title, author, copies_total, copies_available, "
-                    "search_text, created_at, updated_at) SELECT 'Filler ' || i, 'A', 1, 1, "
-                    "' filler ' || i || ' a', now(), now() FROM generate_series(1, 200000) i"
-                )
-            )
-            db.session.execute(sa_text("ANALYZE book"))
+            add_filler_books(200_000)
             plan = " ".join(db.session.execute(sa_text(f"EXPLAIN {compiled}")).scalars())
             assert "ix_book_search_tsv" in plan, plan
         else:

@@ -142,16 +142,15 @@ def test_export_then_import_round_trips(app, runner, api, make_book, tmp_path, n
     assert titles == [f"Title {i}" for i in range(n)]
 
 
-def test_an_import_leaves_no_words_waiting_outside_the_search_index(app, runner, tmp_path):
+def test_an_import_leaves_no_words_waiting_outside_the_search_index(app, runner, tmp_path, dialect):
     """PostgreSQL: GIN keeps new rows in a pending list that every search reads whole
     until a vacuum merges it; the import merges it before it ends."""
     from sqlalchemy import text
 
     from library.extensions import db
 
-    with app.app_context():
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("SQLite's FTS5 index has no pending list")
+    if dialect != "postgresql":
+        pytest.skip("SQLite's FTS5 index has no pending list")
     rows = "".join(f"Pending tale {i},Author {i}\n" for i in range(300))
     result = runner.invoke(args=["books", "import", write(tmp_path, "title,author\n" + rows)])
     assert result.exit_code == 0, result.output
@@ -162,18 +161,16 @@ def test_an_import_leaves_no_words_waiting_outside_the_search_index(app, runner,
 
 
 def test_an_import_still_succeeds_when_the_database_refuses_the_merge(
-    app, runner, api, tmp_path, monkeypatch, caplog
+    runner, api, tmp_path, monkeypatch, caplog, dialect
 ):
     """Merging the pending list needs the index's owner; a role that is not keeps its
     imported books, and autovacuum merges them later."""
     from sqlalchemy import text
 
     from library.circulation import catalog
-    from library.extensions import db
 
-    with app.app_context():
-        if db.engine.dialect.name != "postgresql":
-            pytest.skip("SQLite's FTS5 index has no pending list")
+    if dialect != "postgresql":
+        pytest.skip("SQLite's FTS5 index has no pending list")
     refused = text("SELECT gin_clean_pending_list('no_such_index'::regclass)")
     monkeypatch.setattr(catalog, "_MERGE_SEARCH_INDEX", refused)
     result = runner.invoke(args=["books", "import", write(tmp_path, "title,author\nEmma,Austen\n")])

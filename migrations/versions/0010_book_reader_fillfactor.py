@@ -11,10 +11,10 @@ no index of the table gets an entry. On a full page (fillfactor 100, the default
 what a bulk load or an import leaves) the version must go elsewhere, and the update
 writes an entry into every index of the table: for `book` the primary key, the ISBN
 index, the title index, the two title walk indexes and the GIN search index, whose new
-entries wait in its pending list, which every search reads until a vacuum merges it. Measured (issue 8,
-bench/README.md; 100,000 books, issue -> return cycles over HTTP): 44 % of the book
-updates were HOT at fillfactor 100, all of them at 90; after 2,200 cycles the GIN
-pending list held 2,160 entries, against none.
+entries wait in its pending list, which every search reads until a vacuum merges it.
+Measured (issue 8, bench/README.md; 100,000 books, issue -> return cycles over HTTP):
+44 % of the book updates were HOT at fillfactor 100, all of them at 90; after 2,200
+cycles the GIN pending list held 2,160 entries, against none.
 
 Only pages written from now on keep the room; `VACUUM FULL book, reader` (which locks
 both tables while it rewrites them) gives it to the rows already there. SQLite has no
