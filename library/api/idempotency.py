@@ -25,6 +25,7 @@ from flask_jwt_extended import current_user
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..circulation.common import on_postgresql
 from ..circulation.errors import (
     IdempotencyInProgress,
     IdempotencyKeyReused,
@@ -79,9 +80,7 @@ def _claim(librarian_id, key, fingerprint, now):
             ),
         )
     )
-    insert = (
-        postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    )
+    insert = postgresql.insert if on_postgresql() else sqlite.insert
     claimed = db.session.execute(
         insert(IdempotencyKey)
         .values(

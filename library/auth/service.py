@@ -7,7 +7,7 @@ from flask_jwt_extended import create_access_token
 from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
 
-from ..circulation.common import paginate
+from ..circulation.common import on_postgresql, paginate
 from ..circulation.errors import (
     AccountDisabled,
     EmailTaken,
@@ -35,7 +35,7 @@ def _serialize_registrations():
     become admin. PostgreSQL: a transaction-scoped advisory lock; SQLite: the write
     lock that BEGIN IMMEDIATE already holds.
     """
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         db.session.execute(select(func.pg_advisory_xact_lock(REGISTRATION_LOCK)))
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Book
-from .common import Page, built, count_statement, paginate, up_to, violated
+from .common import Page, built, count_statement, on_postgresql, paginate, up_to, violated
 from .errors import BookNotFound, BookOnLoan, CopiesOnLoan, IsbnTaken
 from .values import MAX_ID, WORD_MAX, fold, isbn_or_none, like_escape, valid_id
 
@@ -116,7 +116,7 @@ def _indexed_words_match(query):
     search index (PostgreSQL full-text, SQLite FTS5; migrations 0005, 0006, 0008 and
     0011), not by a scan. With an ISBN in `query`, the book with that ISBN matches too.
     """
-    if _on_postgresql():
+    if on_postgresql():
         # search_tsv holds search_text's words as they are (migration 0011), so the
         # query's words are cast, not parsed by to_tsquery, which would split them
         # differently (at an underscore, say).
@@ -154,16 +154,12 @@ def _search_match(query):
     """
     if not query.words:  # punctuation only: nothing can match
         return Book.id.is_(None)
-    if _on_postgresql():
+    if on_postgresql():
         return _indexed_words_match(query)
     like = _word_starts(Book.search_text, len(query.words))
     if query.isbn:
         return and_(_indexed_words_match(query), or_(_HAS_ISBN, like))
     return and_(_indexed_words_match(query), like)
-
-
-def _on_postgresql():
-    return db.session.get_bind().dialect.name == "postgresql"
 
 
 # The settings of a search's planning, for the rest of its transaction (set_config's
@@ -185,7 +181,7 @@ def _search_planning():
       planner counted a prefix's matches (`hist`: 1 % of the books) by reading the table
       until the cap, 93,000 books in 34 ms, rather than from the search index in 14.
     """
-    if _on_postgresql():
+    if on_postgresql():
         db.session.execute(_SEARCH_PLANNING)
 
 
@@ -266,7 +262,7 @@ def _count_in_index(query):
     (letters, digits and underscores, as `fold` makes them; migration 0006), so this is
     the count `words_match` gives.
     """
-    if _on_postgresql():
+    if on_postgresql():
         return None
     limit = max(COUNT_CAP, WALK_FROM)
     count = query.statement("fts_count", lambda: count_statement(_fts_ids(), limit))
@@ -338,7 +334,7 @@ def _first_titles():
     """
     columns, active = (Book.id, Book.title, Book.search_text), Book.withdrawn_at.is_(None)
     in_order, limit = (Book.title, Book.id), bindparam("walk_limit")
-    if not _on_postgresql():
+    if not on_postgresql():
         return select(*columns).where(active).order_by(*in_order).limit(limit).subquery()
     both = union_all(
         *(

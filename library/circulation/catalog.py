@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..extensions import db
 from ..models import Book
+from .common import on_postgresql
 from .errors import CsvHeaderMissing, IsbnTaken
 from .values import search_text
 
@@ -98,7 +99,7 @@ def _merge_search_index():
     that part of a vacuum's work, done once at the end. It needs the index's owner (as
     VACUUM does); otherwise the merge is left to autovacuum, and the log says so.
     """
-    if db.session.get_bind().dialect.name != "postgresql":
+    if not on_postgresql():
         return
     try:
         with db.session.begin_nested():
@@ -117,7 +118,7 @@ def _keep_statistics(imported, analyzed_at):
     autovacuum looks: a catalog believed nearly empty was read whole through the title
     index for every batch (minutes for 100,000 rows instead of seconds).
     """
-    if imported < max(2 * analyzed_at, 1000) or db.session.get_bind().dialect.name != "postgresql":
+    if imported < max(2 * analyzed_at, 1000) or not on_postgresql():
         return analyzed_at
     db.session.execute(text("ANALYZE book"))
     db.session.commit()

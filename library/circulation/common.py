@@ -72,6 +72,12 @@ def built(name, build):
     return statement
 
 
+def on_postgresql():
+    """Whether this session's database is PostgreSQL (else SQLite): for the few
+    statements written for each."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 def violated(exc, column):
     """Whether an IntegrityError is the unique rule on `column`.
 

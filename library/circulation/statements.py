@@ -20,7 +20,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from ..extensions import db
 from ..models import Book, Hold, Loan, Reader
-from .common import built
+from .common import built, on_postgresql
 
 reader, book, loan, hold = (model.__table__ for model in (Reader, Book, Loan, Hold))
 
@@ -134,10 +134,6 @@ def loaded(model, row):
 # PostgreSQL: the same statements, joined -----------------------------------------------
 
 
-def _postgresql():
-    return db.session.get_bind().dialect.name == "postgresql"
-
-
 def _labelled(cte, prefix):
     return [column.label(f"{prefix}{column.key}") for column in cte.c]
 
@@ -201,7 +197,7 @@ def issue(book_id, reader_id, *, limit, now, due_at, actor_id):
     (`loan` then comes back too); on SQLite `loan` is None and the caller inserts it.
     """
     params = {"book_id": book_id, "reader_id": reader_id, "limit": limit}
-    if not _postgresql():
+    if not on_postgresql():
         reader_row = run(COUNT_LOAN, **params)
         book_row = reader_row and run(TAKE_FROM_SHELF, **params)
         return loaded(Reader, reader_row), loaded(Book, book_row), None
@@ -244,7 +240,7 @@ def close(how, **params):
     PostgreSQL: one statement, taking the locks in the same order.
     """
     lock_reader, close_loan = CLOSINGS[how]
-    if not _postgresql():
+    if not on_postgresql():
         if not run(lock_reader, **params):
             return None
         closed = loaded(Loan, run(close_loan, **params))
@@ -272,7 +268,7 @@ def shelve(book_id, reader_id):
     then sees every hold placed before it (placing one takes that lock), which the NOT
     EXISTS of `BACK_ON_SHELF` relies on.
     """
-    if not _postgresql():
+    if not on_postgresql():
         reader_row = run(UNCOUNT_LOAN, reader_id=reader_id)
         return loaded(Book, run(BACK_ON_SHELF, book_id=book_id)), loaded(Reader, reader_row)
     row = run(built("shelve", _shelving_statement), book_id=book_id, reader_id=reader_id)

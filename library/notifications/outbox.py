@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..circulation.common import paginate, setting
+from ..circulation.common import on_postgresql, paginate, setting
 from ..circulation.errors import NotFailed, NotificationNotFound
 from ..circulation.values import valid_id
 from ..database import epoch_seconds
@@ -173,8 +173,7 @@ def queue_telegram_reply(kind, chat_id, *, now, reader=None):
 
 def _insert_ignoring_duplicates(select_stmt, columns):
     """INSERT ... SELECT that skips rows the unique key already has; returns rows added."""
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = postgresql.insert if on_postgresql() else sqlite.insert
     stmt = insert(Notification).from_select(columns, select_stmt).on_conflict_do_nothing()
     # SQLAlchemy keeps an INSERT's rowcount only when asked to.
     return db.session.execute(stmt.execution_options(preserve_rowcount=True)).rowcount
