@@ -231,6 +231,7 @@ def _epoch_sqlite(element, compiler, **kw):
 # model describes, alone.
 SEARCH_INDEX_OBJECTS = (
     "book_fts",
+    "book_word",
     "ix_book_search_tsv",
     "ix_book_title_active",
     "ix_book_title_walk",

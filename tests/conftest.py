@@ -77,9 +77,13 @@ def _session_app(database_url):
         db.engine.dispose()
 
 
+# Tables of the migrations that no model declares and no trigger empties with the books.
+UNMODELLED_TABLES = ("book_word",)
+
+
 def empty_tables(app):
     with app.app_context():
-        tables = [t.name for t in db.metadata.sorted_tables]
+        tables = [t.name for t in db.metadata.sorted_tables] + list(UNMODELLED_TABLES)
         if db.engine.dialect.name == "postgresql":
             db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:

@@ -162,13 +162,115 @@ def test_every_way_of_finding_a_page_gives_the_same_books(api, many, way, page, 
         assert walks == [None]
 
 
-def test_matches_that_sort_after_the_walk_are_found_by_sorting(api, app, many, monkeypatch):
-    """A Cyrillic word's books sort after every Latin title: the walk ends first."""
-    add_books(app, [f"Aardvark {i:03d}" for i in range(30)])
+@pytest.fixture
+def short_walk(monkeypatch):
+    """Capped searches walk (WALK_FROM 0) at most 25 titles; the list records what each
+    walk found (None: too short, the matches were sorted)."""
     monkeypatch.setattr(catalog, "WALK_FROM", 0)
     monkeypatch.setattr(catalog, "WALK_LIMIT", 25)
+    walks = []
+    walk = catalog._walk
+
+    def recorded(*args):
+        walks.append(walk(*args))
+        return walks[-1]
+
+    monkeypatch.setattr(catalog, "_walk", recorded)
+    return walks
+
+
+AARDVARKS = [f"Aardvark {i:03d}" for i in range(30)]
+
+
+def test_a_word_whose_books_sort_late_is_walked_from_its_first_title(api, app, many, short_walk):
+    """A Russian word's books sort after every Latin title. The walk starts at the word's
+    first title (migration 0012's book_word), not at the catalog's: from there the 25
+    titles fill the page, where 25 aardvarks would not have."""
+    add_books(app, AARDVARKS)
     assert titles(page_of(api, q="common")) == [common(i) for i in range(20)]
-    assert titles(page_of(api, q="aardvark")) == [f"Aardvark {i:03d}" for i in range(20)]
+    assert titles(page_of(api, q="tale commo")) == [common(i) for i in range(20)]
+    assert len(short_walk) == 2 and all(short_walk)
+
+
+@pytest.mark.parametrize("how", ["added", "renamed", "imported"])
+def test_a_book_that_sorts_before_a_words_first_title_is_found_first(
+    api, app, many, short_walk, how, runner, tmp_path
+):
+    """The database keeps each word's first title in step with the books (triggers), so
+    a walk never starts past a match: a new book, a title changed to an earlier one, or
+    an imported catalog comes first on the page."""
+    add_books(app, AARDVARKS)
+    title = "Aardvark common tale"
+    if how == "added":
+        assert api.post("/books", json={"title": title, "author": "A"}).status_code == 201
+    elif how == "renamed":
+        book = page_of(api, q="aardvark 007")["items"][0]
+        assert api.patch(f"/books/{book['id']}", json={"title": title}).status_code == 200
+    else:
+        csv = tmp_path / "books.csv"
+        csv.write_text(f"title,author\n{title},A\n", encoding="utf-8")
+        result = runner.invoke(args=["books", "import", str(csv)])
+        assert result.exit_code == 0, result.output
+    # Walked from the book's title: from the words' first title before it, the walk
+    # would have filled the page with Common tales and left the book out.
+    assert titles(page_of(api, q="common"))[:2] == [title, common(0)]
+    assert titles(page_of(api, q="tale common"))[:2] == [title, common(0)]
+    assert len(short_walk) == 2 and all(short_walk)
+
+
+def test_a_withdrawn_first_book_leaves_an_early_start_and_the_same_books(
+    api, app, many, short_walk
+):
+    """A word's first title never moves later: with its first book withdrawn, its walk
+    starts early and may come out too short, and the sort finds the same page."""
+    add_books(app, AARDVARKS)
+    early = api.post("/books", json={"title": "Aa common", "author": "A"}).json
+    assert api.delete(f"/books/{early['id']}").status_code == 204
+    assert titles(page_of(api, q="common")) == [common(i) for i in range(20)]
+    assert short_walk == [None]
+
+
+@pytest.mark.parametrize("upgrade", ["migration", "triggers"])
+def test_book_word_holds_each_active_words_first_title(app, upgrade, dialect):
+    """book_word as migration 0012 makes it of the catalog, and as its triggers keep it
+    while books come: every word of an active book, with the first title that has it."""
+    import flask_migrate
+
+    books = ["Zebra tale", "Alpha tale_one", "Мир и война", "Война", "Tale of x_ray"]
+    with app.app_context():
+        if upgrade == "migration":
+            flask_migrate.downgrade(revision="bd7e8f9a0b1c")
+    try:
+        add_books(app, books)
+        add_books(app, ["Aa withdrawn tale"])
+        with app.app_context():
+            db.session.execute(
+                update(Book).where(Book.title.like("Aa %")).values(withdrawn_at=utcnow())
+            )
+            db.session.commit()
+    finally:
+        with app.app_context():
+            flask_migrate.upgrade()
+    expected = {}
+    for title in books:
+        for word in search_text(title, "Writer").split():
+            expected[word] = min(expected.get(word, title), title)
+    with app.app_context():
+        stored = dict(db.session.execute(text("SELECT word, first_title FROM book_word")).all())
+    if upgrade == "triggers":  # the withdrawn book came first, and stays the start
+        expected.update({w: "Aa withdrawn tale" for w in ("aa", "withdrawn", "tale", "writer")})
+    assert stored == expected
+
+
+def test_a_query_word_with_an_underscore_walks_from_its_own_words(api, app, short_walk):
+    """The words starting with a query's word are a range of book_word, by their bytes:
+    an underscore there is a character, not LIKE's any-character (which would take the
+    aardvarks' `xaray` for `x_` and start the walk at them, too early to fill a page)."""
+    add_books(app, [f"{title} xaray" for title in AARDVARKS])
+    add_books(app, [f"{common(i)} x_ray" for i in range(COMMON)])
+    assert titles(page_of(api, q="x_")) == [f"{common(i)} x_ray" for i in range(20)]
+    assert titles(page_of(api, q="tale x_r")) == [f"{common(i)} x_ray" for i in range(20)]
+    assert len(short_walk) == 2 and all(short_walk)
 
 
 def test_a_capped_search_matches_word_starts_only(api, app, many, way):
