@@ -15,12 +15,12 @@ import logging
 from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
-from sqlalchemy import insert, select, text
+from sqlalchemy import ARRAY, bindparam, cast, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..extensions import db
 from ..models import Book
-from .common import on_postgresql
+from .common import built, on_postgresql
 from .errors import CsvHeaderMissing, IsbnTaken
 from .values import search_text
 
@@ -135,6 +135,50 @@ def _values(book, now):
     }
 
 
+# The columns an import writes (`_values`), in `_insert_rows`'s order.
+_COLUMNS = (
+    "title",
+    "author",
+    "isbn",
+    "year",
+    "description",
+    "copies_total",
+    "copies_available",
+    "search_text",
+    "created_at",
+    "updated_at",
+)
+
+
+def _bulk_insert():
+    """PostgreSQL: an INSERT of a batch's rows given as one array a column, unnested."""
+    columns = [Book.__table__.c[name] for name in _COLUMNS]
+    return insert(Book.__table__).from_select(
+        columns,
+        select(
+            *(
+                func.unnest(cast(bindparam(c.key, type_=ARRAY(c.type)), ARRAY(c.type)))
+                for c in columns
+            )
+        ),
+    )
+
+
+def _insert_rows(rows):
+    """Insert the books `rows` (`_values`'s dicts) in one statement.
+
+    On PostgreSQL one INSERT of arrays, since psycopg's executemany runs an INSERT a row,
+    and book_word's trigger (migration 0012) runs once a statement: at one a book it
+    cost the import 40 % of its speed. SQLite runs its triggers a row whatever the
+    statement, and its executemany costs no round trips.
+    """
+    if not on_postgresql():
+        db.session.execute(insert(Book), rows)
+        return
+    statement = built("import_books", _bulk_insert)
+    db.session.execute(statement, {name: [row[name] for row in rows] for name in _COLUMNS})
+
+
 def _insert_batch(batch, report, now):
     isbns = [b["isbn"] for _, b in batch if b.get("isbn")]
     taken = (
@@ -158,7 +202,7 @@ def _insert_batch(batch, report, now):
     if not good:
         return
     try:
-        db.session.execute(insert(Book), [values for _, values in good])
+        _insert_rows([values for _, values in good])
         db.session.commit()
         report.imported += len(good)
     except IntegrityError:
