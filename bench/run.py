@@ -509,6 +509,7 @@ def search_queries():
         ("common_word", "the"),
         ("frequent_word", "house"),
         ("frequent_cyrillic", "война"),
+        ("first_letter_cyrillic", "в"),  # the live search's first keystroke
     ]
 
 
