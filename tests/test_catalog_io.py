@@ -177,3 +177,28 @@ def test_an_import_still_succeeds_when_the_database_refuses_the_merge(
     assert result.exit_code == 0, result.output
     assert api.get("/books", query_string={"q": "emma"}).json["total"] == 1
     assert "search index not merged after the import" in caplog.text
+
+
+def test_an_import_batch_never_cuts_a_value_short(app, dialect):
+    """PostgreSQL receives a batch as one array a column (`_insert_rows`): text[], not
+    varchar(300)[], whose cast would cut a longer title down without a word. The schema
+    refuses such a title first; past it, the database must refuse it too (SQLite, whose
+    VARCHAR has no length, keeps it whole)."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import DBAPIError
+
+    from library.circulation.catalog import _insert_rows, _values
+    from library.extensions import db
+    from library.models import Book, utcnow
+
+    book = {"title": "x" * 301, "author": "A", "isbn": None, "year": None}
+    with app.app_context():
+        row = _values({**book, "description": None, "copies_total": 1}, utcnow())
+        try:
+            _insert_rows([row])
+            db.session.commit()
+        except DBAPIError:
+            db.session.rollback()
+            assert dialect == "postgresql"
+        lengths = db.session.scalars(select(func.length(Book.title))).all()
+    assert lengths == ([] if dialect == "postgresql" else [301])

@@ -304,8 +304,9 @@ def _walk(query, offset, per_page):
     2,000 titles, while sorting its 10,000 matches reads 10,000 books. It starts at the
     first title of the query's words (`_walk_start`): a Russian word's books all sort
     after the Latin titles, and a walk from the first title found none of them in its
-    10,000 (at 1,000,000 books the sort of `война` then took 160 ms, the walk from its
-    first title 2). The limit bounds the walk when the matches are rare past there.
+    10,000 (at 1,000,000 books the sort of `война` then took 160 ms a search, the walk
+    from its first title 9). The limit bounds the walk when the matches are rare past
+    there.
     """
     walk = query.statement("walk", lambda: _walk_statement(len(query.words), query.available))
     page = {"offset": offset, "per_page": per_page, "walk_limit": WALK_LIMIT}

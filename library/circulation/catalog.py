@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 
 from marshmallow import ValidationError
-from sqlalchemy import ARRAY, bindparam, cast, func, insert, select, text
+from sqlalchemy import ARRAY, String, Text, bindparam, cast, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from ..extensions import db
@@ -150,18 +150,17 @@ _COLUMNS = (
 )
 
 
+def _array_of(column):
+    """The array type a column's values travel in: strings as text[], since a cast to
+    varchar(n)[] would cut a longer one short without a word, where an INSERT refuses it."""
+    return ARRAY(Text() if isinstance(column.type, String) else column.type)
+
+
 def _bulk_insert():
     """PostgreSQL: an INSERT of a batch's rows given as one array a column, unnested."""
     columns = [Book.__table__.c[name] for name in _COLUMNS]
-    return insert(Book.__table__).from_select(
-        columns,
-        select(
-            *(
-                func.unnest(cast(bindparam(c.key, type_=ARRAY(c.type)), ARRAY(c.type)))
-                for c in columns
-            )
-        ),
-    )
+    arrays = (cast(bindparam(c.key, type_=_array_of(c)), _array_of(c)) for c in columns)
+    return insert(Book.__table__).from_select(columns, select(*map(func.unnest, arrays)))
 
 
 def _insert_rows(rows):
