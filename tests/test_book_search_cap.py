@@ -474,3 +474,49 @@ def test_a_title_word_that_folds_past_the_longest_kept_word_saves_and_is_not_ind
     assert short.status_code == 201, short.json
     assert search(api, "ffi") == ["ﬃ" * 100]  # its one word folds to 300 characters
     assert sorted(search(api, "ligature")) == sorted([ligatures, "ﬃ" * 100])
+
+
+def test_a_later_title_that_waited_for_a_words_row_leaves_the_earlier_one(app, dialect):
+    """PostgreSQL: two books with a word, added at once. The later title's trigger finds
+    the word's row locked by the earlier one's and waits; once that commits, it must
+    compare with the title committed meanwhile, and keep it (SQLite has one writer)."""
+    if dialect != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    import threading
+    import time
+
+    def add(conn, title):
+        now = utcnow()
+        conn.execute(
+            insert(Book).values(
+                title=title,
+                author="A",
+                copies_total=1,
+                copies_available=1,
+                search_text=search_text(title),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+    with app.app_context():
+        engine = db.engine
+    with engine.connect() as first, engine.connect() as second, engine.connect() as watch:
+        add(first, "Zz shared")
+        first.commit()
+        add(first, "Aa shared")  # lowers the row of "shared": locked until the commit
+        waiter = threading.Thread(target=lambda: (add(second, "Mm shared"), second.commit()))
+        waiter.start()
+        waiting = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        deadline = time.monotonic() + 10
+        while watch.execute(waiting).scalar() == 0 and time.monotonic() < deadline:
+            watch.rollback()
+            time.sleep(0.01)
+        assert watch.execute(waiting).scalar() == 1
+        first.commit()
+        waiter.join(timeout=10)
+        assert (
+            watch.execute(text("SELECT count(*) FROM book")).scalar() == 3
+        )  # it waited, then added
+        stored = watch.execute(text("SELECT first_title FROM book_word WHERE word = 'shared'"))
+        assert stored.scalar() == "Aa shared"

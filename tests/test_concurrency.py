@@ -554,3 +554,46 @@ def test_first_registrations_at_once_make_exactly_one_admin(app, server):
     assert len(created) == 1, replies  # the rest: registration closed
     assert created[0].body["is_admin"] is True
     assert {r.code for r in replies if r.status != 201} == {"registration_closed"}
+
+
+def test_books_added_and_renamed_at_once_leave_each_words_first_title(app, server, desk):
+    """Migration 0012's triggers under concurrent writers: thirty books added and ten
+    renamed at once, all sharing words, in shuffled order. No request fails (on
+    PostgreSQL the word rows are locked in one order, so no two deadlock), and every
+    word keeps the first title of the books that have had it."""
+    from sqlalchemy import text
+
+    from library.circulation.values import search_text
+    from library.extensions import db
+
+    renamed = [
+        desk.ok("POST", "/books", {"title": f"Zz old {n} shared", "author": "Writer"}, 201)
+        for n in range(10)
+    ]
+    adds = [
+        ("POST", "/books", {"title": f"Race {n:02d} shared", "author": "Writer"}) for n in range(30)
+    ]
+    renames = [
+        ("PATCH", f"/books/{book['id']}", {"title": f"Race {n:02d}b shared early"})
+        for n, book in enumerate(renamed)
+    ]
+    calls = adds + renames
+    random.shuffle(calls)
+
+    replies = desk.race(calls)
+
+    assert [r for r in replies if r.status not in (200, 201)] == []
+    titles = [body["title"] for _, _, body in calls] + [f"Zz old {n} shared" for n in range(10)]
+    first = {}
+    for title in titles:
+        for word in search_text(title, "Writer").split():
+            first[word] = min(first.get(word, title), title)
+    with app.app_context():
+        stored = dict(db.session.execute(text("SELECT word, first_title FROM book_word")).all())
+    assert stored == first
+    page = desk.ok("GET", "/books?q=shared")
+    assert [b["title"] for b in page["items"]][:3] == [
+        "Race 00 shared",
+        "Race 00b shared early",
+        "Race 01 shared",
+    ]
