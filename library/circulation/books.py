@@ -1,6 +1,6 @@
 """The catalog: add, change, withdraw and search books."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import (
     String,
@@ -95,6 +95,8 @@ class _Query:
     words: tuple
     isbn: str | None
     available: bool | None
+    # PostgreSQL: the words as a tsquery, when `_whole_words` made one.
+    tsquery: str | None = None
 
     @classmethod
     def of(cls, q, available):
@@ -114,7 +116,7 @@ class _Query:
         for i, word in enumerate(self.words):
             # The stored words that start with it, in book_word's byte order: one range.
             params[f"from_{i}"], params[f"to_{i}"] = word, word + WORDS_AFTER
-        params["tsquery"] = " & ".join(f"'{w}':*" for w in self.words)
+        params["tsquery"] = self.tsquery or " & ".join(f"'{w}':*" for w in self.words)
         params["fts"] = " AND ".join(f'"{w}"*' for w in self.words)
         params["isbn"] = self.isbn
         return params
@@ -211,8 +213,52 @@ def search_books(q=None, available=None, page=1, per_page=20):
         # No stored word is longer (values.search_text), and PostgreSQL would refuse it.
         return Page([], page, per_page, 0)
     _search_planning()
+    if on_postgresql() and query.words and not query.isbn:  # an ISBN: its own index
+        query = _whole_words(query)
     matches = query.statement("matches", lambda: stmt.where(_search_match(query)))
     return _capped_search(query, matches, page, per_page)
+
+
+# PostgreSQL: a query word that starts at most this many stored words is searched as
+# those words (book_word), not as a prefix. GIN answers a prefix by gathering every match
+# of every word it starts into a bitmap, and ANDs whole words by skipping through their
+# lists: counting `the house` at 1,000,000 books took 30 ms as prefixes, 7 as words.
+WHOLE_WORDS = 8
+
+
+def _whole_words(query):
+    """`query` with its tsquery of whole words: each of its words as the stored words it
+    starts (book_word, migration 0012, holds every word of every active book), ORed,
+    when there are at most WHOLE_WORDS of them; else (or when none is stored) as the
+    prefix it is. The same books match either way."""
+    starting = query.statement("starting", lambda: _words_starting(len(query.words)))
+    stored = {}
+    for i, word in db.session.execute(starting, query.params):
+        stored.setdefault(i, []).append(word)
+    terms = []
+    for i, word in enumerate(query.words):
+        whole = stored.get(i, ())
+        if 0 < len(whole) <= WHOLE_WORDS:
+            terms.append("(" + " | ".join(f"'{w}'" for w in whole) + ")")
+        else:
+            terms.append(f"'{word}':*")
+    return replace(query, tsquery=" & ".join(terms))
+
+
+def _words_starting(words):
+    """(i, word): the stored words that start the query's word i (its range from_i,
+    to_i), up to one past WHOLE_WORDS of each."""
+    parts = [
+        select(literal_column(str(i)).label("i"), _book_word.c.word)
+        .where(
+            _book_word.c.word >= bindparam(f"from_{i}", type_=String),
+            _book_word.c.word < bindparam(f"to_{i}", type_=String),
+        )
+        .order_by(_book_word.c.word)
+        .limit(WHOLE_WORDS + 1)
+        for i in range(words)
+    ]
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def _on_shelf(available):
