@@ -510,6 +510,7 @@ def search_queries():
         ("frequent_word", "house"),
         ("frequent_cyrillic", "война"),
         ("first_letter_cyrillic", "в"),  # the live search's first keystroke
+        ("frequent_phrase", "война и мир"),  # three frequent words
     ]
 
 
