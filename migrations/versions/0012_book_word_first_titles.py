@@ -11,13 +11,18 @@ them, and sorts every match when that is not enough. A word whose books all sort
 56,000 books of `война` took 160 ms on PostgreSQL and 85 on SQLite (issue 8,
 bench/README.md), and the live search's first Russian keystroke the same.
 
-`book_word` keeps, for every word of search_text, a title at or before the first title
-of the active books that have it. A search's walk starts there: no match comes earlier.
-Triggers keep it in step with the books, as the search index is: a book added, or its
-title, words or withdrawal changed, lowers its words' titles when it sorts before them.
-A row is never raised, so a withdrawn book's title stays a word's start (the walk then
-starts early, as before this table, and still finds the same books) and concurrent
-writers only ever move it one way. Here it is made of the active books.
+`book_word` keeps every word of the active books' search_text, each with a title at or
+before the first title of the active books that have it. A search's walk starts there:
+no match comes earlier. Triggers keep it in step with the books, as the search index
+is: a book added, or its title, words or withdrawal changed, adds its new words and
+lowers its words' titles when it sorts before them. A row is never raised nor deleted,
+so a withdrawn book's title stays a word's start (the walk then starts early, as before
+this table, and still finds the same books) and concurrent writers only ever move it
+one way. Here it is made of the active books.
+
+Since it holds every word an active book has, PostgreSQL also searches a query word as
+the few stored words it starts, rather than as a prefix (`_whole_words`): GIN gathers
+every match of a prefix into a bitmap before it ANDs it with another word.
 
 A word is compared byte by byte (PostgreSQL: COLLATE "C"; SQLite's default), so that the
 words starting with a query's word are one range of the primary key; the title is
@@ -37,8 +42,8 @@ down_revision = "bd7e8f9a0b1c"
 branch_labels = None
 depends_on = None
 
-# The words of a search_text (`words`) with the title they come with (`title`), as
-# rows of `source`.
+# (word, title): every word of the search_text of the rows of `source`, with the first
+# of their titles that has it.
 PG_WORDS = (
     "SELECT word, min(title) AS title FROM {source}, "
     "unnest(string_to_array(search_text, ' ')) AS word "
