@@ -128,6 +128,19 @@ def test_withdrawn_books_are_not_counted(api, app, many):
 # ---- a capped search finds the same page whichever way it reads ----------------------
 
 
+def record_walks(monkeypatch):
+    """The list of what each walk of a capped search found (None: too short)."""
+    walks = []
+    walk = catalog._walk
+
+    def recorded(*args):
+        walks.append(walk(*args))
+        return walks[-1]
+
+    monkeypatch.setattr(catalog, "_walk", recorded)
+    return walks
+
+
 @pytest.fixture(params=["as_it_chooses", "walk", "sort"])
 def way(request, monkeypatch):
     """Make a capped search walk the titles (even on SQLite, which walks only for very
@@ -137,15 +150,7 @@ def way(request, monkeypatch):
         monkeypatch.setattr(catalog, "WALK_FROM", 0)
     if request.param == "sort":
         monkeypatch.setattr(catalog, "WALK_LIMIT", 5)
-    walks = []
-    walk = catalog._walk
-
-    def recorded(*args):
-        walks.append(walk(*args))
-        return walks[-1]
-
-    monkeypatch.setattr(catalog, "_walk", recorded)
-    return request.param, walks
+    return request.param, record_walks(monkeypatch)
 
 
 @pytest.mark.parametrize(("page", "per_page"), [(1, 20), (3, 20), (51, 20), (2, 100)])
@@ -168,15 +173,7 @@ def short_walk(monkeypatch):
     walk found (None: too short, the matches were sorted)."""
     monkeypatch.setattr(catalog, "WALK_FROM", 0)
     monkeypatch.setattr(catalog, "WALK_LIMIT", 25)
-    walks = []
-    walk = catalog._walk
-
-    def recorded(*args):
-        walks.append(walk(*args))
-        return walks[-1]
-
-    monkeypatch.setattr(catalog, "_walk", recorded)
-    return walks
+    return record_walks(monkeypatch)
 
 
 AARDVARKS = [f"Aardvark {i:03d}" for i in range(30)]
@@ -230,6 +227,21 @@ def test_a_withdrawn_first_book_leaves_an_early_start_and_the_same_books(
     assert short_walk == [None]
 
 
+def first_titles(titles, author):
+    """{word: the first of `titles` (by `author`) that has it}: what book_word should hold."""
+    first = {}
+    for title in titles:
+        for word in search_text(title, author).split():
+            first[word] = min(first.get(word, title), title)
+    return first
+
+
+def stored_first_titles(app):
+    """{word: first_title} as book_word holds them."""
+    with app.app_context():
+        return dict(db.session.execute(text("SELECT word, first_title FROM book_word")).all())
+
+
 @pytest.mark.parametrize("upgrade", ["migration", "triggers"])
 def test_book_word_holds_each_active_words_first_title(app, upgrade, dialect):
     """book_word as migration 0012 makes it of the catalog, and as its triggers keep it
@@ -251,12 +263,8 @@ def test_book_word_holds_each_active_words_first_title(app, upgrade, dialect):
     finally:
         with app.app_context():
             flask_migrate.upgrade()
-    expected = {}
-    for title in books:
-        for word in search_text(title, "Writer").split():
-            expected[word] = min(expected.get(word, title), title)
-    with app.app_context():
-        stored = dict(db.session.execute(text("SELECT word, first_title FROM book_word")).all())
+    expected = first_titles(books, "Writer")
+    stored = stored_first_titles(app)
     if upgrade == "triggers":  # the withdrawn book came first, and stays the start
         expected.update({w: "Aa withdrawn tale" for w in ("aa", "withdrawn", "tale", "writer")})
     assert stored == expected

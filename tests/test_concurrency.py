@@ -561,10 +561,7 @@ def test_books_added_and_renamed_at_once_leave_each_words_first_title(app, serve
     renamed at once, all sharing words, in shuffled order. No request fails (on
     PostgreSQL the word rows are locked in one order, so no two deadlock), and every
     word keeps the first title of the books that have had it."""
-    from sqlalchemy import text
-
-    from library.circulation.values import search_text
-    from library.extensions import db
+    from tests.test_book_search_cap import first_titles, stored_first_titles
 
     renamed = [
         desk.ok("POST", "/books", {"title": f"Zz old {n} shared", "author": "Writer"}, 201)
@@ -584,13 +581,7 @@ def test_books_added_and_renamed_at_once_leave_each_words_first_title(app, serve
 
     assert [r for r in replies if r.status not in (200, 201)] == []
     titles = [body["title"] for _, _, body in calls] + [f"Zz old {n} shared" for n in range(10)]
-    first = {}
-    for title in titles:
-        for word in search_text(title, "Writer").split():
-            first[word] = min(first.get(word, title), title)
-    with app.app_context():
-        stored = dict(db.session.execute(text("SELECT word, first_title FROM book_word")).all())
-    assert stored == first
+    assert stored_first_titles(app) == first_titles(titles, "Writer")
     page = desk.ok("GET", "/books?q=shared")
     assert [b["title"] for b in page["items"]][:3] == [
         "Race 00 shared",

@@ -77,6 +77,20 @@ def _word_starts(column, words):
 # Past every word that starts with a given one, in code point order: the last code point,
 # which is no letter or digit, so no stored word (`fold`'s) holds it.
 WORDS_AFTER = "\U0010ffff"
+# Migration 0012: every word of the active books, each with a title at or before the
+# first active book that has it.
+_book_word = table("book_word", column("word", String), column("first_title", String))
+
+
+def _started_by(i):
+    """The conditions on book_word of the stored words that query word i starts: its
+    range, bound as from_i and to_i (`_Query.params`)."""
+    return (
+        _book_word.c.word >= bindparam(f"from_{i}", type_=String),
+        _book_word.c.word < bindparam(f"to_{i}", type_=String),
+    )
+
+
 # Search statements are kept for queries of up to this many words (nearly all of them).
 KEPT_WORDS = 4
 # The book with the ISBN a query spells (bound as `isbn`).
@@ -262,10 +276,7 @@ def _words_starting(words):
     to_i), up to one past WHOLE_WORDS of each."""
     parts = [
         select(literal_column(str(i)).label("i"), _book_word.c.word)
-        .where(
-            _book_word.c.word >= bindparam(f"from_{i}", type_=String),
-            _book_word.c.word < bindparam(f"to_{i}", type_=String),
-        )
+        .where(*_started_by(i))
         .order_by(_book_word.c.word)
         .limit(WHOLE_WORDS + 1)
         for i in range(words)
@@ -398,10 +409,6 @@ def _walk_statement(words, available):
 WALK_FITS = "octet_length(title) + octet_length(search_text) <= 2000"
 
 
-# Migration 0012: for every word, a title at or before the first active book that has it.
-_book_word = table("book_word", column("word", String), column("first_title", String))
-
-
 def _walk_start(words):
     """The title a walk for `words` words starts at: the latest of their first titles in
     book_word (a book matches only if it has them all), each the first of the stored
@@ -409,10 +416,7 @@ def _walk_start(words):
     of them: then nothing matches, the walk reads no title and the sort finds nothing.
     """
     firsts = [
-        select(func.min(_book_word.c.first_title).label("first_title")).where(
-            _book_word.c.word >= bindparam(f"from_{i}", type_=String),
-            _book_word.c.word < bindparam(f"to_{i}", type_=String),
-        )
+        select(func.min(_book_word.c.first_title).label("first_title")).where(*_started_by(i))
         for i in range(words)
     ]
     if len(firsts) == 1:
