@@ -1,6 +1,6 @@
 """No N+1 queries: every list endpoint and page runs the same number of SQL statements
 whatever the page size, and the pages that list all there is (the dashboard, a reader's
-page, a book's page) the same for one loan, hold or notice as for several."""
+page, a book's page) the same for one loan or hold as for several."""
 
 import pytest
 from sqlalchemy import event
