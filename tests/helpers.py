@@ -1,6 +1,7 @@
 """Assertions the API test files share."""
 
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from library import circulation
 from library.extensions import db
@@ -53,3 +54,14 @@ def backdate_loan(app, loan_id, days):
         loan.issued_at -= timedelta(days=days)
         loan.due_at -= timedelta(days=days)
         db.session.commit()
+
+
+def zone_of_another_day(moment):
+    """A time zone in which `moment` (an ISO timestamp) falls on another calendar day
+    than in UTC, so that a date shown in the library's time zone can be told from the
+    UTC one: UTC+14 from 10:00 UTC, UTC-11 before 11:00."""
+    moment = assert_utc(moment)
+    for name in ("Pacific/Kiritimati", "Pacific/Pago_Pago"):
+        if moment.astimezone(ZoneInfo(name)).date() != moment.date():
+            return name
+    raise AssertionError(f"no zone puts {moment} on another day")

@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
+import psycopg
 import pytest
 import requests
 from sqlalchemy import select
@@ -420,8 +422,26 @@ def test_database_lost_under_load_keeps_every_acknowledged_write(
     assert invariants(app) == []
 
 
+@contextlib.contextmanager
+def writes_held(database_url):
+    """Hold the database's write lock (SQLite) or the readers' table (PostgreSQL: every
+    issue and return locks its reader) until the block ends."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        conn = sqlite3.connect(url.database, isolation_level=None, timeout=30)
+        conn.execute("BEGIN IMMEDIATE")
+    else:
+        conn = psycopg.connect(url.set(drivername="postgresql").render_as_string(False))
+        conn.execute("LOCK TABLE reader IN EXCLUSIVE MODE")
+    try:
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
+
+
 def test_killed_worker_loses_no_acknowledged_write(app, database_url, launch, make_librarian):
-    """SIGKILL two gunicorn workers in the middle of issue/return traffic.
+    """SIGKILL two gunicorn workers in the middle of issue/return requests.
 
     The requests a killed worker was serving get no answer (the connection resets):
     they were not acknowledged, so they may or may not have happened. Every other
@@ -439,11 +459,16 @@ def test_killed_worker_loses_no_acknowledged_write(app, database_url, launch, ma
     try:
         load.wait_for_progress(30)
         for _ in range(2):
-            workers = server.workers() - set(killed)
-            victim = wait_for_busy_worker(server, workers) or min(workers)
-            os.kill(victim, signal.SIGKILL)
-            killed.append(victim)
+            # Writes held back a moment, so every worker is mid-request, waiting for the
+            # database, when one is killed: its request is surely cut short.
+            with writes_held(database_url):
+                time.sleep(0.3)
+                victim = wait_for_busy_worker(server, server.workers() - set(killed))
+                assert victim is not None, "no worker was serving a request"
+                os.kill(victim, signal.SIGKILL)
+                killed.append(victim)
             load.wait_for_progress(30)
+        assert len(load.unanswered) >= 2, load.unanswered
         # The master replaced both, and the new workers carry the load too.
         deadline = time.monotonic() + RECOVERY_TIMEOUT
         while len(server.workers() - set(killed)) < 4 and time.monotonic() < deadline:

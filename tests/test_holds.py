@@ -80,7 +80,7 @@ def test_hold_limit(app, api, make_book, make_reader, issue):
     assert place(api, books[0], reader).status_code == 201
     assert place(api, books[1], reader).status_code == 201
     body = assert_problem(place(api, books[2], reader), 409, "hold_limit_reached")
-    assert "2" in body["detail"]
+    assert "already has 2 holds" in body["detail"]
 
 
 def test_return_makes_the_first_hold_ready_and_mails_its_reader(app, api, lent, make_reader, smtp):

@@ -454,7 +454,7 @@ def test_the_api_ignores_the_librarians_choice_of_pages(app, api, librarian):
 
 
 def test_the_cli_speaks_the_default_language(app, runner):
-    assert "0 due-soon reminder(s)" in remind(runner, utcnow())
+    assert "Queued 0 due-soon reminder(s)" in remind(runner, utcnow())
     app.config["DEFAULT_LANGUAGE"] = "ru"
     assert "напоминаний о сроке: 0" in remind(runner, utcnow())
 
@@ -490,7 +490,7 @@ def test_readers_get_the_issue_mail_and_reminder_in_their_language(
     assert "Hello John Smith," in text_of(mail) and "return it by" in text_of(mail)
 
     issued = datetime.fromisoformat(loans[0]["issued_at"])
-    assert "2 due-soon" in remind(runner, issued + timedelta(days=10, minutes=1))
+    assert "Queued 2 due-soon" in remind(runner, issued + timedelta(days=10, minutes=1))
     assert deliver(app, now=issued + timedelta(days=10, minutes=2)).sent == 2
     reminder = smtp.received("masha@example.org")[-1]
     assert reminder["Subject"] == "Скоро срок возврата: Война и мир"

@@ -2,6 +2,7 @@
 local stand-in for the Telegram Bot API. Messages are counted where they arrive."""
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, update
@@ -12,7 +13,7 @@ from library.extensions import db
 from library.models import Notification, TelegramLink
 
 from .fakes import SmtpServer
-from .helpers import assert_problem, assert_utc
+from .helpers import assert_problem, assert_utc, zone_of_another_day
 
 
 def remind(runner, at):
@@ -122,13 +123,15 @@ def test_html_mail_escapes_what_people_typed(app, make_book, make_reader, issue,
 
 
 def test_dates_are_calendar_dates_in_the_library_timezone(app, loan, smtp):
-    app.config["LIBRARY_TIMEZONE"] = "Pacific/Kiritimati"  # UTC+14: often the next day
     loan, _, _ = loan
+    zone = zone_of_another_day(loan["due_at"])  # the mail is written as it is sent
+    app.config["LIBRARY_TIMEZONE"] = zone
     deliver(app)
-    local = assert_utc(loan["due_at"]).astimezone(
-        __import__("zoneinfo").ZoneInfo("Pacific/Kiritimati")
-    )
-    assert f"return it by {local.date().isoformat()}" in text_of(smtp.received()[0])
+    utc_day = assert_utc(loan["due_at"]).date()
+    local_day = assert_utc(loan["due_at"]).astimezone(ZoneInfo(zone)).date()
+    text = text_of(smtp.received()[0])
+    assert f"return it by {local_day.isoformat()}" in text
+    assert utc_day.isoformat() not in text
 
 
 def test_issuing_with_no_mail_server_logs_the_message(app, loan, caplog):
@@ -147,10 +150,10 @@ def test_due_soon_reminder_arrives_once_however_often_the_scheduler_runs(app, lo
     loan, _, _ = loan
     start = issued_at(app, loan)
     deliver(app)
-    assert "0 due-soon" in remind(runner, start + timedelta(days=9, hours=23))
-    assert "1 due-soon" in remind(runner, start + timedelta(days=10))
+    assert "Queued 0 due-soon" in remind(runner, start + timedelta(days=9, hours=23))
+    assert "Queued 1 due-soon" in remind(runner, start + timedelta(days=10))
     for hours in (0, 1, 5, 30):
-        assert "0 due-soon" in remind(runner, start + timedelta(days=10, hours=hours))
+        assert "Queued 0 due-soon" in remind(runner, start + timedelta(days=10, hours=hours))
         deliver(app)
     assert kinds(smtp, "anna@example.org") == ["Borrowed", "Due soon"]
     reminder = smtp.received("anna@example.org")[1]
@@ -169,8 +172,8 @@ def test_renewal_rearms_the_reminder_for_the_new_due_date(app, loan, runner, smt
         renewed = circulation.renew_loan(loan["id"], now=renewed_on)
         new_due = renewed.due_at
         db.session.commit()
-    assert "0 due-soon" in remind(runner, renewed_on + timedelta(days=9))
-    assert "1 due-soon" in remind(runner, renewed_on + timedelta(days=10))
+    assert "Queued 0 due-soon" in remind(runner, renewed_on + timedelta(days=9))
+    assert "Queued 1 due-soon" in remind(runner, renewed_on + timedelta(days=10))
     remind(runner, renewed_on + timedelta(days=11))
     deliver(app)
     assert kinds(smtp, "anna@example.org") == ["Borrowed", "Due soon", "Due soon"]
@@ -259,8 +262,8 @@ def test_reminders_run_set_wise_over_many_loans(app, runner, smtp):
             circulation.issue_loan(book.id, readers[i % 100].id, now=now)
         db.session.execute(update(Notification).values(status="sent"))
         db.session.commit()
-    assert "300 due-soon" in remind(runner, now + timedelta(days=10))
-    assert "0 due-soon" in remind(runner, now + timedelta(days=10))
+    assert "Queued 300 due-soon" in remind(runner, now + timedelta(days=10))
+    assert "Queued 0 due-soon" in remind(runner, now + timedelta(days=10))
     assert "300 overdue" in remind(runner, now + timedelta(days=15))
     assert len(outbox(app, kind="due_soon")) == 300
 
@@ -390,12 +393,18 @@ def test_wrong_smtp_password_is_retried_not_failed(app, loan, tmp_path):
 # --- the outbox API -------------------------------------------------------------
 
 
-def test_outbox_api_lists_by_status_newest_first(app, loan, api, smtp):
+def test_outbox_api_lists_by_status_newest_first(
+    app, loan, api, smtp, make_book, make_reader, issue
+):
     deliver(app)
     loan, _, _ = loan
+    later = make_reader(name="Later Reader", email="later@example.org")
+    assert issue(make_book(title="Later Book"), later).status_code == 201  # queued, not sent
     r = api.get("/notifications")
     assert r.status_code == 200
-    [item] = r.json["items"]
+    newest, item = r.json["items"]
+    assert newest["id"] > item["id"]
+    assert newest["status"] == "pending" and newest["recipient"] == "later@example.org"
     assert set(item) == {
         "id",
         "channel",
@@ -409,7 +418,10 @@ def test_outbox_api_lists_by_status_newest_first(app, loan, api, smtp):
     }
     assert item["status"] == "sent" and item["recipient"] == "anna@example.org"
     assert_utc(item["created_at"]) and assert_utc(item["sent_at"])
-    assert api.get("/notifications", query_string={"status": "pending"}).json["total"] == 0
+    pending = api.get("/notifications", query_string={"status": "pending"}).json
+    assert [entry["id"] for entry in pending["items"]] == [newest["id"]]
+    sent = api.get("/notifications", query_string={"status": "sent"}).json
+    assert [entry["id"] for entry in sent["items"]] == [item["id"]]
     assert_problem(
         api.get("/notifications", query_string={"status": "lost"}), 422, "validation_error"
     )

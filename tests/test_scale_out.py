@@ -103,17 +103,25 @@ def test_two_servers_and_a_celery_worker_keep_invariants_and_send_each_mail_once
     with ThreadPoolExecutor(max_workers=len(attempts)) as pool:
         replies = list(pool.map(issue, attempts))
     assert [r for r in replies if r.status_code >= 500] == []
-    loans = [r.json() for r in replies if r.status_code == 201]
-    assert len(loans) == 6  # 3 books x 2 copies
+    lent = [
+        (base, r.json())
+        for (base, _, _), r in zip(attempts, replies, strict=True)
+        if r.status_code == 201
+    ]
+    assert len(lent) == 6  # 3 books x 2 copies
     assert Counter(r.json()["code"] for r in replies if r.status_code != 201) == {
         "book_unavailable": len(attempts) - 6
     }
-    # Returned through the other server than the one that lent it
-    with ThreadPoolExecutor(max_workers=len(loans)) as pool:
-        returns = list(
-            pool.map(lambda loan: call(second, "POST", f"/loans/{loan['id']}/return"), loans)
-        )
-    assert [r.status_code for r in returns] == [200] * len(loans)
+
+    # Each returned through the other server than the one that lent it
+    def give_back(lent_by):
+        base, loan = lent_by
+        other = servers[1 - servers.index(base)]
+        return call(other, "POST", f"/loans/{loan['id']}/return")
+
+    with ThreadPoolExecutor(max_workers=len(lent)) as pool:
+        returns = list(pool.map(give_back, lent))
+    assert [r.status_code for r in returns] == [200] * len(lent)
     assert invariants(app) == []
 
     def entries():
