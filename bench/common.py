@@ -3,6 +3,7 @@
 # ruff: noqa: S603, S607, S107
 
 import json
+import math
 import os
 import platform
 import re
@@ -57,11 +58,12 @@ def median(values):
 
 
 def percentile(values, p):
-    """Nearest-rank percentile of a list of numbers."""
+    """Nearest-rank percentile of a list of numbers: the smallest value with at
+    least p % of the values at or below it (of 20, the 95th is the 19th)."""
     ordered = sorted(values)
     if not ordered:
         return None
-    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    k = max(0, min(len(ordered) - 1, math.ceil(p * len(ordered) / 100) - 1))
     return ordered[k]
 
 
