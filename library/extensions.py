@@ -80,6 +80,37 @@ migrate = Migrate(render_as_batch=True, include_name=include_in_autogenerate)
 jwt = JWTManager()
 csrf = CSRFProtect()
 babel = Babel()
-# No default limits: only sign-in is throttled (auth/throttle.py). Storage is Redis
-# when REDIS_URL is set (shared by every worker and host), memory otherwise.
-limiter = Limiter(key_func=get_remote_address)
+
+
+class DecoratedLimitsOnly(Limiter):
+    """flask-limiter, checking limits only where a view is decorated with one.
+
+    Only sign-in is throttled (auth/throttle.py): no default, application or meta
+    limits. flask-limiter still checks every request before it runs, resolving the
+    endpoint's limits only to find none: 5-8 % of an issue's CPU (issue 8,
+    bench/README.md). A decorated view checks its own limits in its decorator (not "in
+    middleware"), so that check alone is kept; `init_app` refuses a configuration in
+    which the skipped one would have found something.
+    """
+
+    def init_app(self, app):
+        super().init_app(app)
+        if (
+            self.limit_manager.default_limits
+            or self.limit_manager.application_limits
+            or self._meta_limits
+            or app.config.get("RATELIMIT_IN_MEMORY_FALLBACK")
+        ):
+            raise RuntimeError(
+                "Only decorated views are rate-limited here (library/extensions.py): "
+                "default, application, meta and fallback limits are not checked."
+            )
+
+    def _check_request_limit(self, callable_name=None, in_middleware=True):
+        if not in_middleware:
+            super()._check_request_limit(callable_name=callable_name, in_middleware=False)
+
+
+# Storage is Redis when REDIS_URL is set (shared by every worker and host), memory
+# otherwise.
+limiter = DecoratedLimitsOnly(key_func=get_remote_address)

@@ -9,7 +9,10 @@ import uuid
 import pytest
 import redis
 import requests
+from flask import Flask
+from flask_limiter.util import get_remote_address
 
+from library.extensions import DecoratedLimitsOnly
 from tests.conftest import PASSWORD
 from tests.test_concurrency import ROOT, _free_port, _wait_until_healthy
 from tests.test_web import Desk, alerts
@@ -138,3 +141,16 @@ def test_gunicorn_workers_share_the_counters_in_redis(database_url, make_librari
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "setting",
+    ["RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META"],
+)
+def test_a_limit_on_every_request_is_refused_at_start(setting):
+    """Only decorated views check limits (library/extensions.py): a limit meant for every
+    request would silently never count, so the app refuses to start with one."""
+    app = Flask(__name__)
+    app.config.update({setting: "100 per minute", "RATELIMIT_STORAGE_URI": "memory://"})
+    with pytest.raises(RuntimeError, match="Only decorated views"):
+        DecoratedLimitsOnly(key_func=get_remote_address).init_app(app)
