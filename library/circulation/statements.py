@@ -17,6 +17,7 @@ names are the statement's own).
 
 from sqlalchemy import bindparam, cast, exists, literal, select, true
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import instance_dict
 
 from ..extensions import db
 from ..models import Book, Hold, Loan, Reader
@@ -126,9 +127,24 @@ def loaded(model, row):
     the row's values. None for None."""
     if row is None:
         return None
-    instance = model(**getattr(row, "_mapping", row))
+    values = getattr(row, "_mapping", row)
+    mapper = model.__mapper__
+    key = mapper.identity_key_from_primary_key(
+        [values[column.key] for column in mapper.primary_key]
+    )
+    session = db.session()
+    if key in session.identity_map:
+        instance = model(**values)
+        make_transient_to_detached(instance)
+        return session.merge(instance, load=False)
+    # The usual case, as the ORM's own loading does it: the values go straight into a
+    # new instance's dict, without the attribute events of the constructor and the
+    # copy of merge() (together a tenth of an issue's instructions, issue 8).
+    instance = mapper.class_manager.new_instance()
+    instance_dict(instance).update(values)
     make_transient_to_detached(instance)
-    return db.session.merge(instance, load=False)
+    session.add(instance)
+    return instance
 
 
 # PostgreSQL: the same statements, joined -----------------------------------------------
