@@ -5,6 +5,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy.orm import configure_mappers
 
 from config import DEFAULT_SECRET_KEY, Config
 
@@ -54,6 +55,9 @@ def create_app(config_class=Config, **overrides):
     from .api.problems import register_jwt_errors
     from .errors import register_error_handlers
 
+    # Mappers configured now, not at the first object a request builds: the hot path
+    # builds its objects from rows without the constructor (circulation/statements.py).
+    configure_mappers()
     api.init_app(app)
     register_jwt_errors(jwt)
     register_error_handlers(app)  # after the API's, so ours answer every error
