@@ -87,7 +87,7 @@ class DecoratedLimitsOnly(Limiter):
 
     Only sign-in is throttled (auth/throttle.py): no default, application or meta
     limits. flask-limiter still checks every request before it runs, resolving the
-    endpoint's limits only to find none: 5-8 % of an issue's CPU (issue 8,
+    endpoint's limits only to find none: 4-6 % of an issue's instructions (issue 8,
     bench/README.md). A decorated view checks its own limits in its decorator (not "in
     middleware"), so that check alone is kept; `init_app` refuses a configuration in
     which the skipped one would have found something.
