@@ -64,6 +64,15 @@ class Trimmed(Text):
         return super()._deserialize(value, attr, data, **kwargs).strip()
 
 
+class OptionalText(Trimmed):
+    """Trimmed text where nothing left means none: stored as null, as the desk's form and
+    `books import` store an empty description, so that all three agree."""
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        # After validation, which would refuse None where a length is checked.
+        return super().deserialize(value, attr, data, **kwargs) or None
+
+
 class Email(fields.Email):
     """An email address, compared and stored in lower case."""
 
@@ -225,7 +234,9 @@ class BookIn(Schema):
     author = Name(required=True)
     isbn = Isbn(allow_none=True, load_default=None)
     year = fields.Integer(strict=True, allow_none=True, load_default=None, validate=_year_in_range)
-    description = Trimmed(allow_none=True, load_default=None, validate=validate.Length(max=5000))
+    description = OptionalText(
+        allow_none=True, load_default=None, validate=validate.Length(max=5000)
+    )
     copies_total = fields.Integer(
         strict=True, load_default=1, validate=validate.Range(min=0, max=10_000)
     )
@@ -255,7 +266,7 @@ class BookPatch(Schema):
     author = Name()
     isbn = Isbn(allow_none=True)
     year = fields.Integer(strict=True, allow_none=True, validate=_year_in_range)
-    description = Trimmed(allow_none=True, validate=validate.Length(max=5000))
+    description = OptionalText(allow_none=True, validate=validate.Length(max=5000))
     copies_total = fields.Integer(strict=True, validate=validate.Range(min=0, max=10_000))
 
 
