@@ -81,6 +81,8 @@ def test_a_blank_description_is_none_as_in_the_form_and_the_import(api):
     assert book["description"] is None
     r = api.patch(f"/books/{book['id']}", json={"description": " Kept "})
     assert r.json["description"] == "Kept"
+    r = api.patch(f"/books/{book['id']}", json={"title": "T2"})  # leaves it out: unchanged
+    assert r.json["description"] == "Kept"
     r = api.patch(f"/books/{book['id']}", json={"description": ""})
     assert r.status_code == 200 and r.json["description"] is None
     assert api.get(f"/books/{book['id']}").json["description"] is None

@@ -69,8 +69,10 @@ class OptionalText(Trimmed):
     `books import` store an empty description, so that all three agree."""
 
     def deserialize(self, value, attr=None, data=None, **kwargs):
-        # After validation, which would refuse None where a length is checked.
-        return super().deserialize(value, attr, data, **kwargs) or None
+        # After validation, which would refuse None where a length is checked; and only
+        # "", not marshmallow's (falsy) `missing`, which a PATCH leaving it out gives.
+        result = super().deserialize(value, attr, data, **kwargs)
+        return None if result == "" else result
 
 
 class Email(fields.Email):
